@@ -1,0 +1,1 @@
+"""archival_storage."""

@@ -1,0 +1,81 @@
+"""The one error tree of oais.
+
+Every error the services raise derives from :class:`OaisError`. Adapters translate third-party
+exceptions at the boundary (``raise StorageError(...) from exc``) so that nothing above them sees an
+SDK's exception type. The command line maps each branch to one exit code (see
+``oais.entrypoints.cli``)::
+
+    OaisError
+    ├── ValidationFailed        input was read and found wrong; carries the complete, coded report
+    │   ├── SipRejected         a SIP failed quality assurance or bag validation (nothing was stored)
+    │   └── BagInvalid          ``oais bag validate`` found problems
+    ├── NotFound                a path, AIP or version that was asked for does not exist
+    │   └── AipNotFound
+    ├── ConflictError           the request contradicts what the archive already holds
+    │   └── AipExists           an AIP id or version is taken by different content
+    ├── StorageError            the store could not write, read, verify or publish
+    │   └── FixityMismatch      bytes read back differ from the digests of record (domain.fixity)
+    ├── CatalogError            the catalog database failed or is out of date
+    ├── ConfigError             settings or a policy file are invalid
+    └── ToolError               an external tool (format identification) failed to run
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from oais.domain.issues import Issue
+
+
+class OaisError(Exception):
+    """Root of every error raised on purpose by oais."""
+
+
+class ValidationFailed(OaisError):
+    """Input was read completely and found wrong; ``issues`` lists every problem, not the first."""
+
+    def __init__(self, message: str, issues: Sequence[Issue]) -> None:
+        super().__init__(message)
+        self.issues: list[Issue] = list(issues)
+
+
+class SipRejected(ValidationFailed):
+    """A SIP failed quality assurance or bag validation; nothing was stored."""
+
+
+class BagInvalid(ValidationFailed):
+    """A BagIt bag is not valid."""
+
+
+class NotFound(OaisError):
+    """Something that was asked for does not exist."""
+
+
+class AipNotFound(NotFound):
+    """No AIP (or no such version of it) in the catalog."""
+
+
+class ConflictError(OaisError):
+    """The request contradicts what the archive already holds."""
+
+
+class AipExists(ConflictError):
+    """An AIP id or version is already taken by different content."""
+
+
+class StorageError(OaisError):
+    """The store could not write, read, verify or publish."""
+
+
+class CatalogError(OaisError):
+    """The catalog database failed or its schema is out of date."""
+
+
+class ConfigError(OaisError):
+    """Settings or a policy file are invalid."""
+
+
+class ToolError(OaisError):
+    """An external tool (such as format identification) failed to run."""

@@ -1,0 +1,126 @@
+"""Information packages: what a SIP holds, what an AIP version stores, what a DIP hands out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from oais.domain.fixity import DigestAlgorithm
+from oais.domain.issues import Issue
+from oais.domain.premis import Agent, Event
+
+
+class SipForm(str, Enum):
+    """How a SIP was submitted."""
+
+    DIRECTORY = "directory"
+    ZIP = "zip"
+    TAR = "tar"
+
+
+class EntryKind(str, Enum):
+    """What a name in a SIP is, before anything is read."""
+
+    FILE = "file"
+    DIRECTORY = "directory"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"  # tar only
+    SPECIAL = "special"  # device, socket, FIFO
+
+
+class SipEntry(BaseModel):
+    """One name in a SIP as listed by its reader, before quality assurance.
+
+    ``path`` is the name relative to the SIP root, '/'-separated, decoded from UTF-8 with
+    ``surrogateescape`` so that an invalid name can still be reported. ``raw_path`` is the name as
+    the archive or file system holds it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    raw_path: bytes
+    kind: EntryKind
+    size: int = 0
+    link_target: str | None = None  # symlinks and hardlinks: the target as recorded
+    resolved_target: str | None = None  # symlinks resolved inside the SIP: the target's SIP path
+
+
+class FormatFacts(BaseModel):
+    """What format identification found for one file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    puid: str | None  # PRONOM unique identifier, None when not identified
+    name: str
+    version: str | None = None
+    mime_type: str
+    basis: str  # "signature", "container", "extension", "none"
+    tool: str  # e.g. "fido 1.6.1 (PRONOM v109)"
+    issues: tuple[Issue, ...] = ()  # FMT-* issues (FITS header validity, not identified)
+
+
+class FileEntry(BaseModel):
+    """One payload file of an AIP version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str  # original path relative to the SIP root; stored at data/objects/<path>
+    size: int
+    digests: dict[DigestAlgorithm, str]
+    format: FormatFacts
+
+    @property
+    def bag_path(self) -> str:
+        """The file's path inside the bag."""
+        return f"data/objects/{self.path}"
+
+
+class AipVersion(BaseModel):
+    """One immutable version of an AIP."""
+
+    model_config = ConfigDict(frozen=True)
+
+    aip_id: str
+    version: int = Field(ge=1)
+    created: datetime
+    files: int
+    bytes: int
+    payload_fingerprint: str  # sha256 over the sorted "sha256  path" lines of the payload files
+    location: str  # where the store keeps the bag (a path for the local store, a URI otherwise)
+
+
+class Aip(BaseModel):
+    """An archival information package: an intellectual entity and its versions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    aip_id: str
+    title: str
+    producer: str
+    created: datetime
+
+
+class AipRecord(BaseModel):
+    """Everything the catalog holds about one AIP version."""
+
+    aip: Aip
+    version: AipVersion
+    files: list[FileEntry]
+    events: list[Event]
+    agents: list[Agent]
+
+
+class Rejection(BaseModel):
+    """A SIP that was refused: what, when, why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    identifier: str
+    sip_path: str
+    producer: str
+    title: str
+    date_time: datetime
+    issues: tuple[Issue, ...]

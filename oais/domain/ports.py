@@ -1,0 +1,375 @@
+"""Ports: the small interfaces services call. Adapters implement them; services never import an SDK.
+
+Each port has one shipped fake (for unit tests) that passes the same contract tests as the real
+adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from oais.domain.bag import BagStructure
+from oais.domain.fixity import DigestAlgorithm
+from oais.domain.issues import Issue
+from oais.domain.packages import (
+    Aip,
+    AipRecord,
+    AipVersion,
+    FileEntry,
+    FormatFacts,
+    Rejection,
+    SipEntry,
+    SipForm,
+)
+from oais.domain.premis import Agent, Event
+
+
+class Clock(Protocol):
+    """Where the time comes from (services never call datetime.now)."""
+
+    def now(self) -> datetime:
+        """The current time, time-zone aware (UTC)."""
+        ...
+
+
+# --- Submission information packages ---------------------------------------------------------
+
+
+class SipSource(Protocol):
+    """A SIP opened for reading: a directory, a zip or a tar archive.
+
+    Instances are picklable: a worker process re-opens the underlying file lazily.
+    """
+
+    @property
+    def form(self) -> SipForm:
+        """How the SIP was submitted."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """The SIP's path as given, for messages and records."""
+        ...
+
+    @property
+    def parallel_reads(self) -> bool:
+        """True if several processes may read members at once (False for compressed tar)."""
+        ...
+
+    def entries(self) -> Iterator[SipEntry]:
+        """Every name in the SIP (files, directories, links, special files), without reading content.
+
+        Raises:
+            SipRejected: SIP-E008 if the SIP cannot be listed (corrupt archive, unreadable folder).
+        """
+        ...
+
+    def open(self, path: str) -> BinaryIO:
+        """Open the regular file at SIP path ``path`` for reading (symlinks already resolved by QA).
+
+        Raises:
+            NotFound: if there is no such file.
+        """
+        ...
+
+    def read_bytes(self, path: str, limit: int = 64 << 20) -> bytes:
+        """Read a small file whole (bag tag files); refuses files larger than ``limit``.
+
+        Raises:
+            NotFound: if there is no such file.
+            ValidationFailed: if the file is larger than ``limit``.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release open handles."""
+        ...
+
+
+class SipReader(Protocol):
+    """Opens a SIP of any supported form."""
+
+    def open_sip(self, path: Path) -> SipSource:
+        """Open ``path`` (directory, .zip, .tar, .tar.gz/.tgz).
+
+        Raises:
+            SipRejected: SIP-E008 if the path is missing, unreadable or of an unsupported kind.
+        """
+        ...
+
+
+# --- Copying, hashing, identifying -------------------------------------------------------------
+
+
+class CopyItem(BaseModel):
+    """One file to read from a SIP (and to write to ``target`` under a destination, if given)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str  # path in the SIP (a followed symlink names its target here)
+    target: str  # path relative to the destination directory, '/'-separated
+    size: int
+
+
+class CopiedFile(BaseModel):
+    """What one pass over a file found: its size, its digests and its format."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    target: str
+    size: int
+    digests: dict[DigestAlgorithm, str]
+    format: FormatFacts | None
+
+
+class PayloadCopier(Protocol):
+    """Reads every file once: copies it, computes every digest and identifies its format in one pass."""
+
+    def copy(
+        self,
+        source: SipSource,
+        items: Sequence[CopyItem],
+        destination: Path | None,
+        algorithms: Iterable[DigestAlgorithm],
+        identify: bool,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[CopiedFile]:
+        """Process ``items``, spread over the available cores, in constant memory per file.
+
+        Args:
+            source: the SIP to read from.
+            items: the files to process.
+            destination: directory to write copies under (None: read and hash only).
+            algorithms: digests to compute for every file.
+            identify: run format identification on the bytes as they pass.
+            progress: called with a number of bytes each time some are done.
+
+        Returns:
+            One result per item, in the order of ``items``.
+
+        Raises:
+            SipRejected: SIP-E011 if a file's size changed while it was read.
+            StorageError: if a copy cannot be written.
+        """
+        ...
+
+
+class FormatProbe(Protocol):
+    """Sees a file's bytes once, in order, and keeps only what identification needs."""
+
+    def feed(self, chunk: bytes | memoryview) -> None:
+        """The next bytes of the file."""
+        ...
+
+    def finish(self) -> FormatFacts:
+        """The format of the file whose bytes were fed."""
+        ...
+
+
+class FormatIdentifier(Protocol):
+    """Format identification (PRONOM PUID and MIME type) plus format validation (FITS)."""
+
+    def start(self, name: str, size: int) -> FormatProbe:
+        """Begin identifying the file ``name`` (its SIP path) of ``size`` bytes."""
+        ...
+
+
+# --- BagIt -------------------------------------------------------------------------------------
+
+
+class BagFiles(Protocol):
+    """Read access to the files of a bag wherever they are (folder or archive)."""
+
+    def list_files(self) -> Iterable[tuple[str, int]]:
+        """Every regular file as ('/'-separated path relative to the bag root, size in bytes)."""
+        ...
+
+    def read_bytes(self, path: str) -> bytes:
+        """A small file's bytes (tag files).
+
+        Raises:
+            NotFound: if there is no such file.
+        """
+        ...
+
+
+class BagCodec(Protocol):
+    """Reads and writes BagIt 1.0 bags (RFC 8493)."""
+
+    def read_structure(self, files: BagFiles) -> BagStructure:
+        """Parse a bag's tag files and list its payload, collecting every structural problem.
+
+        Returns:
+            The structure; ``issues`` lists every BAG-* problem found without reading payload.
+        """
+        ...
+
+    def check_payload(
+        self, structure: BagStructure, actual: Mapping[str, Mapping[DigestAlgorithm, str]]
+    ) -> list[Issue]:
+        """Compare the digests computed over the payload with every manifest.
+
+        Args:
+            structure: as returned by :meth:`read_structure`.
+            actual: bag-relative payload path -> computed digests (every algorithm the bag declares).
+        """
+        ...
+
+    def write_tags(
+        self,
+        bag_dir: Path,
+        payload: Iterable[tuple[str, int, Mapping[DigestAlgorithm, str]]],
+        info: Sequence[tuple[str, str]],
+    ) -> None:
+        """Write bagit.txt, payload manifests, bag-info.txt (with Payload-Oxum) and tag manifests.
+
+        Args:
+            bag_dir: the bag's root; payload files are already under ``data/``.
+            payload: (bag-relative path, size, digests) for every payload file.
+            info: bag-info.txt fields in order (Payload-Oxum and Bagging-Date are added).
+        """
+        ...
+
+
+# --- PREMIS ------------------------------------------------------------------------------------
+
+
+class PremisDocument(Protocol):
+    """A PREMIS 3 document being written, streaming: objects first, then events, then agents."""
+
+    def add_file(self, entry: FileEntry) -> None:
+        """Write one file object."""
+        ...
+
+    def add_events(self, events: Iterable[Event]) -> None:
+        """Write events (after the last file)."""
+        ...
+
+    def add_agents(self, agents: Iterable[Agent]) -> None:
+        """Write agents (after the last event) and close the document."""
+        ...
+
+
+class PremisCodec(Protocol):
+    """Writes and reads premis.xml."""
+
+    def writer(
+        self, path: Path, aip: Aip, version: int, representation_id: str
+    ) -> AbstractContextManager[PremisDocument]:
+        """Open ``path`` for a streaming PREMIS document about ``aip`` version ``version``."""
+        ...
+
+    def read(self, path: Path) -> tuple[list[FileEntry], list[Event], list[Agent]]:
+        """Read files, events and agents back from a premis.xml (streaming)."""
+        ...
+
+
+# --- Storage -----------------------------------------------------------------------------------
+
+
+class Staging(Protocol):
+    """A private directory where one AIP version is built; invisible until published."""
+
+    @property
+    def path(self) -> Path:
+        """The directory to build the bag in."""
+        ...
+
+
+class AipStore(Protocol):
+    """Archival storage of AIP versions as bags."""
+
+    def staging(self) -> AbstractContextManager[Staging]:
+        """A fresh staging directory, removed on exit unless it was published."""
+        ...
+
+    def publish(self, staging: Staging, aip_id: str, version: int) -> str:
+        """Make a staged bag durable, verify it, and publish it atomically as ``aip_id`` ``version``.
+
+        Returns:
+            The version's location (see :meth:`location`).
+
+        Raises:
+            AipExists: if that version is already published.
+            StorageError: if it cannot be made durable or published.
+        """
+        ...
+
+    def exists(self, aip_id: str, version: int) -> bool:
+        """True if the version is published."""
+        ...
+
+    def location(self, aip_id: str, version: int) -> str:
+        """Where the version's bag can be read (a local path for the local store)."""
+        ...
+
+    def bag_path(self, aip_id: str, version: int) -> Path:
+        """The published bag as a local directory.
+
+        Raises:
+            NotFound: if the version is not published.
+        """
+        ...
+
+
+# --- Catalog -----------------------------------------------------------------------------------
+
+
+class AipRepository(Protocol):
+    """AIPs, versions, files, events and agents in the catalog."""
+
+    def add(self, record: AipRecord) -> None:
+        """Add an AIP version (and the AIP itself on version 1) with its files, events and agents."""
+        ...
+
+    def get(self, aip_id: str, version: int | None = None) -> AipRecord | None:
+        """The record of one version (the latest if ``version`` is None), or None."""
+        ...
+
+    def find_by_fingerprint(self, fingerprint: str) -> AipVersion | None:
+        """The version whose payload fingerprint is ``fingerprint``, if any."""
+        ...
+
+    def list(self) -> list[tuple[Aip, int]]:
+        """Every AIP with its latest version number, oldest first."""
+        ...
+
+    def add_rejection(self, rejection: Rejection) -> None:
+        """Record a refused SIP."""
+        ...
+
+    def rejections(self) -> list[Rejection]:
+        """Every refused SIP, oldest first."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """A catalog transaction: nothing persists unless :meth:`commit` is called."""
+
+    aips: AipRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None:
+        """Persist everything done in this unit of work.
+
+        Raises:
+            CatalogError: if the database refuses it.
+        """
+        ...
+
+    def rollback(self) -> None:
+        """Discard everything not committed."""
+        ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -1,0 +1,140 @@
+"""PREMIS 3 entities as plain models: events, agents, outcomes.
+
+Event types use the Library of Congress vocabulary (id.loc.gov/vocabulary/preservation/eventType);
+agent types use id.loc.gov/vocabulary/preservation/agentType. No field may be blank: a PREMIS event
+without an agent, a time, an outcome or a detail is not evidence.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EVENT_TYPE_AUTHORITY = "http://id.loc.gov/vocabulary/preservation/eventType"
+AGENT_TYPE_AUTHORITY = "http://id.loc.gov/vocabulary/preservation/agentType"
+
+
+class EventType(str, Enum):
+    """Event types from id.loc.gov; the value is the label, ``code`` the vocabulary code."""
+
+    INGESTION = "ingestion"
+    MESSAGE_DIGEST_CALCULATION = "message digest calculation"
+    FORMAT_IDENTIFICATION = "format identification"
+    VALIDATION = "validation"
+    ACCESSION = "accession"
+    FIXITY_CHECK = "fixity check"
+    REPLICATION = "replication"
+    MIGRATION = "migration"
+    DISSEMINATION = "dissemination"
+    DELETION = "deletion"
+    DEACCESSION = "deaccession"
+    METADATA_MODIFICATION = "metadata modification"
+
+    @property
+    def code(self) -> str:
+        """The id.loc.gov code (the last part of the term's URI)."""
+        return _EVENT_CODES[self]
+
+    @property
+    def uri(self) -> str:
+        """The term's URI."""
+        return f"{EVENT_TYPE_AUTHORITY}/{self.code}"
+
+
+_EVENT_CODES = {
+    EventType.INGESTION: "ing",
+    EventType.MESSAGE_DIGEST_CALCULATION: "mes",
+    EventType.FORMAT_IDENTIFICATION: "for",
+    EventType.VALIDATION: "val",
+    EventType.ACCESSION: "acc",
+    EventType.FIXITY_CHECK: "fix",
+    EventType.REPLICATION: "rep",
+    EventType.MIGRATION: "mig",
+    EventType.DISSEMINATION: "dis",
+    EventType.DELETION: "del",
+    EventType.DEACCESSION: "dea",
+    EventType.METADATA_MODIFICATION: "mem",
+}
+
+
+class Outcome(str, Enum):
+    """Event outcomes (id.loc.gov eventOutcome vocabulary labels)."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    WARNING = "warning"
+
+
+class AgentType(str, Enum):
+    """Agent types from id.loc.gov."""
+
+    SOFTWARE = "software"
+    PERSON = "person"
+    ORGANIZATION = "organization"
+    HARDWARE = "hardware"
+
+
+class AgentRole(str, Enum):
+    """How an agent took part in an event (PREMIS linkingAgentRole)."""
+
+    EXECUTING_PROGRAM = "executing program"
+    IMPLEMENTER = "implementer"
+    AUTHORIZER = "authorizer"
+    VALIDATOR = "validator"
+    PRODUCER = "producer"
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class Agent(BaseModel):
+    """A PREMIS agent: software with its version, a person or an organisation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    identifier: str  # e.g. "software:oais/0.1.0", "organization:IAS / OMEGA team"
+    name: str
+    type: AgentType
+    version: str | None = None
+    note: str | None = None
+
+    _check_identifier = field_validator("identifier", "name")(_not_blank)
+
+
+class AgentLink(BaseModel):
+    """An agent's part in one event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent: str  # Agent.identifier
+    role: AgentRole
+
+
+class Event(BaseModel):
+    """A PREMIS event: what happened, when, with what outcome, and who did it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    identifier: str  # a UUID URN
+    type: EventType
+    date_time: datetime
+    detail: str
+    outcome: Outcome
+    outcome_detail: str
+    agents: tuple[AgentLink, ...] = Field(min_length=1)
+    objects: tuple[str, ...] = ()  # PREMIS objectIdentifierValue of the objects concerned
+    policy: str | None = None  # "<policy id>@<version>" that the event applied
+
+    _check_text = field_validator("identifier", "detail", "outcome_detail")(_not_blank)
+
+    @field_validator("date_time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("event time must carry a time zone")
+        return value
