@@ -176,8 +176,15 @@ class FormatProbe(Protocol):
 class FormatIdentifier(Protocol):
     """Format identification (PRONOM PUID and MIME type) plus format validation (FITS)."""
 
-    def start(self, name: str, size: int) -> FormatProbe:
-        """Begin identifying the file ``name`` (its SIP path) of ``size`` bytes."""
+    def start(self, name: str, size: int, reopen: Callable[[], BinaryIO] | None = None) -> FormatProbe:
+        """Begin identifying the file ``name`` (its SIP path) of ``size`` bytes.
+
+        Args:
+            name: the file's path in the SIP (its extension is a fallback clue).
+            size: the file's size in bytes.
+            reopen: opens the file again, for the rare formats (zip and OLE2 containers) whose
+                identification needs bytes beyond the head and tail kept by the probe.
+        """
         ...
 
 
