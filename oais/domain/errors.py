@@ -40,6 +40,10 @@ class ValidationFailed(OaisError):
         super().__init__(message)
         self.issues: list[Issue] = list(issues)
 
+    def __reduce__(self) -> tuple[type[ValidationFailed], tuple[str, list[Issue]]]:
+        # Errors cross process boundaries (worker pools): keep the issues when pickled.
+        return (type(self), (str(self), self.issues))
+
 
 class SipRejected(ValidationFailed):
     """A SIP failed quality assurance or bag validation; nothing was stored."""

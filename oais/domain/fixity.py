@@ -7,14 +7,14 @@ is closed: an algorithm that is not listed here is an error, never silently skip
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 from oais.domain.errors import StorageError
 
 
-class DigestAlgorithm(str, Enum):
+class DigestAlgorithm(StrEnum):
     """Algorithms oais can compute, named as BagIt manifest file names name them."""
 
     MD5 = "md5"
@@ -87,3 +87,6 @@ class FixityMismatch(StorageError):
         self.algorithm = algorithm
         self.expected = expected
         self.actual = actual
+
+    def __reduce__(self) -> tuple[type[FixityMismatch], tuple[str, DigestAlgorithm, str, str]]:
+        return (type(self), (self.path, self.algorithm, self.expected, self.actual))

@@ -9,12 +9,12 @@ the code they must trigger. A code is never reused for another meaning; retired 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """An error rejects the input; a warning is recorded and the input is accepted."""
 
     ERROR = "error"
@@ -31,7 +31,11 @@ CODES: dict[str, tuple[Severity, str]] = {
     "SIP-E005": (Severity.ERROR, "names collide after case folding"),
     "SIP-E006": (Severity.ERROR, "name is not valid UTF-8"),
     "SIP-E007": (Severity.ERROR, "the SIP holds no files"),
-    "SIP-E008": (Severity.ERROR, "the SIP cannot be read (missing, unreadable, unsupported or corrupt archive)"),
+    "SIP-E008": (
+        Severity.ERROR,
+        "the SIP cannot be read (missing, unreadable, unsupported or corrupt archive), "
+        "or the ingest request is incomplete",
+    ),
     "SIP-E009": (Severity.ERROR, "symbolic link to a directory (links are only followed to files)"),
     "SIP-E010": (Severity.ERROR, "name contains a control character (CR, LF, NUL or other C0)"),
     "SIP-E011": (Severity.ERROR, "file changed while it was being ingested"),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,8 +12,23 @@ from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
 from oais.domain.premis import Agent, Event
 
+#: What an AIP identifier may look like: it names a directory or key prefix in every store.
+AIP_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
-class SipForm(str, Enum):
+
+def aip_id_problem(aip_id: str) -> str | None:
+    """Why ``aip_id`` cannot be an AIP identifier, or None if it can."""
+    if AIP_ID_PATTERN.fullmatch(aip_id) is None:
+        return (
+            f"AIP id {aip_id!r} is not allowed: use 1 to 128 ASCII letters, digits, '.', '_', ':' "
+            "or '-', starting with a letter or digit"
+        )
+    if ".." in aip_id:
+        return f"AIP id {aip_id!r} is not allowed: it must not contain '..'"
+    return None
+
+
+class SipForm(StrEnum):
     """How a SIP was submitted."""
 
     DIRECTORY = "directory"
@@ -20,7 +36,7 @@ class SipForm(str, Enum):
     TAR = "tar"
 
 
-class EntryKind(str, Enum):
+class EntryKind(StrEnum):
     """What a name in a SIP is, before anything is read."""
 
     FILE = "file"
@@ -67,15 +83,18 @@ class FileEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    path: str  # original path relative to the SIP root; stored at data/objects/<path>
+    path: str  # original path relative to the SIP root (or to a submitted bag's data/)
     size: int
     digests: dict[DigestAlgorithm, str]
     format: FormatFacts
+    #: Where the file is stored in the bag when not at data/objects/<path> (a submitted bag's tag
+    #: files are kept under data/metadata/submission/).
+    stored_path: str | None = None
 
     @property
     def bag_path(self) -> str:
         """The file's path inside the bag."""
-        return f"data/objects/{self.path}"
+        return self.stored_path or f"data/objects/{self.path}"
 
 
 class AipVersion(BaseModel):

@@ -6,6 +6,7 @@ adapters.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -273,8 +274,12 @@ class PremisCodec(Protocol):
         """Open ``path`` for a streaming PREMIS document about ``aip`` version ``version``."""
         ...
 
-    def read(self, path: Path) -> tuple[list[FileEntry], list[Event], list[Agent]]:
-        """Read files, events and agents back from a premis.xml (streaming)."""
+    def read_record(self, path: Path) -> tuple[Aip, list[FileEntry], list[Event], list[Agent]]:
+        """Read the AIP, its files, events and agents back from a premis.xml (streaming).
+
+        Raises:
+            StorageError: if the document cannot be read or is not one of ours.
+        """
         ...
 
 
@@ -344,7 +349,7 @@ class AipRepository(Protocol):
         """The version whose payload fingerprint is ``fingerprint``, if any."""
         ...
 
-    def list(self) -> list[tuple[Aip, int]]:
+    def list(self) -> builtins.list[tuple[Aip, int]]:
         """Every AIP with its latest version number, oldest first."""
         ...
 
@@ -352,7 +357,7 @@ class AipRepository(Protocol):
         """Record a refused SIP."""
         ...
 
-    def rejections(self) -> list[Rejection]:
+    def rejections(self) -> builtins.list[Rejection]:
         """Every refused SIP, oldest first."""
         ...
 

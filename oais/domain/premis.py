@@ -8,7 +8,7 @@ without an agent, a time, an outcome or a detail is not evidence.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,7 +16,7 @@ EVENT_TYPE_AUTHORITY = "http://id.loc.gov/vocabulary/preservation/eventType"
 AGENT_TYPE_AUTHORITY = "http://id.loc.gov/vocabulary/preservation/agentType"
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     """Event types from id.loc.gov; the value is the label, ``code`` the vocabulary code."""
 
     INGESTION = "ingestion"
@@ -59,7 +59,7 @@ _EVENT_CODES = {
 }
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """Event outcomes (id.loc.gov eventOutcome vocabulary labels)."""
 
     SUCCESS = "success"
@@ -67,7 +67,7 @@ class Outcome(str, Enum):
     WARNING = "warning"
 
 
-class AgentType(str, Enum):
+class AgentType(StrEnum):
     """Agent types from id.loc.gov."""
 
     SOFTWARE = "software"
@@ -76,7 +76,7 @@ class AgentType(str, Enum):
     HARDWARE = "hardware"
 
 
-class AgentRole(str, Enum):
+class AgentRole(StrEnum):
     """How an agent took part in an event (PREMIS linkingAgentRole)."""
 
     EXECUTING_PROGRAM = "executing program"

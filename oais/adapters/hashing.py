@@ -1,0 +1,67 @@
+"""Digest computation: every algorithm over the same bytes, in one pass."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import xxhash
+
+from oais.domain.errors import ConfigError
+from oais.domain.fixity import DigestAlgorithm
+
+
+class _Hash(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def _xxh3_128() -> _Hash:
+    h: _Hash = xxhash.xxh3_128()
+    return h
+
+
+_FACTORIES: dict[DigestAlgorithm, Callable[[], _Hash]] = {
+    DigestAlgorithm.MD5: lambda: hashlib.md5(usedforsecurity=False),
+    DigestAlgorithm.SHA1: lambda: hashlib.sha1(usedforsecurity=False),
+    DigestAlgorithm.SHA224: hashlib.sha224,
+    DigestAlgorithm.SHA256: hashlib.sha256,
+    DigestAlgorithm.SHA384: hashlib.sha384,
+    DigestAlgorithm.SHA512: hashlib.sha512,
+    DigestAlgorithm.XXH3_128: _xxh3_128,
+}
+
+
+class MultiHasher:
+    """Feeds the same bytes to several digest algorithms."""
+
+    def __init__(self, algorithms: Iterable[DigestAlgorithm]) -> None:
+        """Start one digest per algorithm.
+
+        Raises:
+            ConfigError: if an algorithm has no implementation (the registry is closed).
+        """
+        self._hashes: dict[DigestAlgorithm, _Hash] = {}
+        for algorithm in sorted(set(algorithms), key=lambda a: a.value):
+            factory = _FACTORIES.get(algorithm)
+            if factory is None:
+                raise ConfigError(f"no implementation for digest algorithm {algorithm.value!r}")
+            self._hashes[algorithm] = factory()
+
+    def update(self, data: bytes | memoryview) -> None:
+        """Add bytes to every digest."""
+        for h in self._hashes.values():
+            h.update(data)
+
+    def hexdigests(self) -> dict[DigestAlgorithm, str]:
+        """The lower-case hexadecimal digests so far."""
+        return {a: h.hexdigest() for a, h in self._hashes.items()}
+
+
+def digest_bytes(data: bytes, algorithms: Iterable[DigestAlgorithm]) -> dict[DigestAlgorithm, str]:
+    """Digests of an in-memory byte string (small files: tag files, test data)."""
+    hasher = MultiHasher(algorithms)
+    hasher.update(data)
+    return hasher.hexdigests()

@@ -1,0 +1,652 @@
+"""Ingest: receive a SIP, check it, generate an AIP, hand it to archival storage and the catalog.
+
+The order protects promise 1 ("nothing lost", no half-written AIP ever visible):
+
+1. list the SIP and run quality assurance on the names (nothing is read or written yet);
+2. copy every file once into a private staging bag, computing every digest and identifying its
+   format in the same pass (a submitted bag's declared digests are checked here too);
+3. write ``premis.xml`` and the BagIt tag files, verify the staged copies against the digests
+   computed from the SIP;
+4. publish the bag atomically in the store, then commit the catalog rows.
+
+A crash at any point leaves either nothing, a staging directory that the next run removes, or a
+published bag that the next run of the same ingest finds and indexes. The SIP is only ever read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from oais.domain.bag import BagStructure
+from oais.domain.errors import AipExists, SipRejected, StorageError
+from oais.domain.fixity import DigestAlgorithm, FixityMismatch
+from oais.domain.issues import Issue, errors, issue, warnings
+from oais.domain.packages import (
+    Aip,
+    AipRecord,
+    AipVersion,
+    FileEntry,
+    FormatFacts,
+    Rejection,
+    SipEntry,
+    aip_id_problem,
+)
+from oais.domain.policy import IngestPolicy, InvalidFormatRule
+from oais.domain.ports import (
+    AipStore,
+    BagCodec,
+    BagFiles,
+    Clock,
+    CopiedFile,
+    CopyItem,
+    PayloadCopier,
+    PremisCodec,
+    SipReader,
+    SipSource,
+    UnitOfWorkFactory,
+)
+from oais.domain.premis import Agent, AgentLink, AgentRole, AgentType, Event, EventType, Outcome
+from oais.ingest.qa import check_sip, find_bag_root
+
+#: Namespace of the AIP ids derived from a payload fingerprint (uuid5), so that the same SIP
+#: ingested twice names the same AIP.
+AIP_NAMESPACE = uuid.UUID("6f2d7a0e-53c1-4d0b-9a51-3c4e0a9b7e21")
+OBJECTS = "objects"
+SUBMISSION = "metadata/submission"
+PREMIS_PATH = "data/metadata/premis.xml"
+
+
+class IngestProgress(Protocol):
+    """Told how a long ingest goes (the command line draws a progress bar)."""
+
+    def phase(self, name: str, total_bytes: int | None = None) -> None:
+        """A new phase starts; ``total_bytes`` when its size is known."""
+        ...
+
+    def advance(self, nbytes: int) -> None:
+        """Some bytes of the current phase are done."""
+        ...
+
+
+class _Quiet:
+    def phase(self, name: str, total_bytes: int | None = None) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+
+class IngestResult(BaseModel):
+    """What an accepted ingest produced."""
+
+    aip_id: str
+    version: int
+    files: int
+    bytes: int
+    bag_path: str
+    created: datetime
+    #: "stored": a new AIP; "already-held": the same content was already archived (nothing
+    #: written); "recovered": a bag published by an interrupted run was found and catalogued.
+    status: str
+    warnings: list[Issue]
+
+
+@dataclass(frozen=True)
+class SoftwareInfo:
+    """This software, as a PREMIS agent."""
+
+    name: str
+    version: str
+
+
+class IngestService:
+    """Turns SIPs into AIPs (see the module docstring for the order of steps)."""
+
+    def __init__(
+        self,
+        *,
+        sip_reader: SipReader,
+        bag_files: Callable[[SipSource, str], BagFiles],
+        copier: PayloadCopier,
+        bag_codec: BagCodec,
+        premis: PremisCodec,
+        store: AipStore,
+        catalog: UnitOfWorkFactory,
+        clock: Clock,
+        policy: IngestPolicy,
+        software: SoftwareInfo,
+    ) -> None:
+        """Wire the service to its ports (see ``oais.bootstrap``)."""
+        self._reader = sip_reader
+        self._bag_files = bag_files
+        self._copier = copier
+        self._codec = bag_codec
+        self._premis = premis
+        self._store = store
+        self._catalog = catalog
+        self._clock = clock
+        self._policy = policy
+        self._software = Agent(
+            identifier=f"software:{software.name}/{software.version}",
+            name=software.name,
+            type=AgentType.SOFTWARE,
+            version=software.version,
+            note="preservation repository software that performed the ingest",
+        )
+        self._archive = Agent(
+            identifier=f"organization:{policy.archive_name}",
+            name=policy.archive_name,
+            type=AgentType.ORGANIZATION,
+            note="the archive that holds the AIP",
+        )
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        path: Path,
+        *,
+        producer: str,
+        title: str,
+        aip_id: str | None = None,
+        progress: IngestProgress | None = None,
+    ) -> IngestResult:
+        """Ingest the SIP at ``path`` as version 1 of a new AIP.
+
+        Args:
+            path: a directory, a .zip, .tar or .tar.gz archive, or a BagIt bag in any of those forms.
+            producer: who submitted the SIP (a PREMIS agent).
+            title: the AIP's title.
+            aip_id: the AIP id to use; by default one is derived from the payload's digests, so the
+                same content always gets the same id.
+            progress: told how the work goes.
+
+        Returns:
+            What was stored (or found already stored).
+
+        Raises:
+            SipRejected: with every problem found; the rejection is recorded in the catalog and
+                nothing is stored.
+            StorageError: if the store fails; nothing is published.
+            CatalogError: if the catalog fails.
+        """
+        progress = progress or _Quiet()
+        started = self._clock.now()
+        producer, title = producer.strip(), title.strip()
+        try:
+            self._check_request(producer, title, aip_id)
+            source = self._reader.open_sip(path)
+        except SipRejected as exc:
+            self._reject(path, producer, title, exc.issues)
+            raise
+        try:
+            return self._ingest(source, path, producer, title, aip_id, started, progress)
+        except SipRejected as exc:
+            self._reject(path, producer, title, exc.issues)
+            raise
+        finally:
+            source.close()
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _check_request(self, producer: str, title: str, aip_id: str | None) -> None:
+        problems = []
+        if not producer:
+            problems.append(issue("SIP-E008", "", "the producer must be named (--producer)"))
+        if not title:
+            problems.append(issue("SIP-E008", "", "the AIP needs a title (--title)"))
+        if aip_id is not None and (why := aip_id_problem(aip_id)) is not None:
+            problems.append(issue("SIP-E008", "", why))
+        if problems:
+            raise SipRejected("the ingest request is incomplete", problems)
+
+    def _ingest(
+        self,
+        source: SipSource,
+        path: Path,
+        producer: str,
+        title: str,
+        requested_id: str | None,
+        started: datetime,
+        progress: IngestProgress,
+    ) -> IngestResult:
+        progress.phase("checking names")
+        entries: list[SipEntry] = list(source.entries())
+        qa = check_sip(entries)
+        found: list[Issue] = list(qa.issues)
+        bag_root = find_bag_root(entries)
+        del entries
+        structure: BagStructure | None = None
+        items: list[CopyItem]
+        if bag_root is not None:
+            structure = self._codec.read_structure(self._bag_files(source, bag_root))
+            found.extend(structure.issues)
+            items = _bag_items(qa.files, bag_root)
+        else:
+            items = [CopyItem(source=f.source, target=f"{OBJECTS}/{f.target}", size=f.size) for f in qa.files]
+        if errors(found):
+            raise SipRejected(f"{path}: the SIP failed quality assurance", found)
+
+        algorithms = {self._policy.record_algorithm, self._policy.fast_algorithm}
+        if structure is not None:
+            algorithms |= structure.algorithms
+        total_bytes = sum(i.size for i in items)
+
+        with self._store.staging() as staging:
+            data_dir = staging.path / "data"
+            progress.phase("copying, hashing, identifying", total_bytes)
+            files: list[FileEntry] = []
+            declared: dict[str, dict[DigestAlgorithm, str]] = {}
+            format_cache: dict[FormatFacts, FormatFacts] = {}
+            for copied in self._copier.copy(
+                source, items, data_dir, algorithms, identify=True, progress=progress.advance
+            ):
+                entry = self._file_entry(copied, bag_root, format_cache)
+                files.append(entry)
+                if structure is not None and copied.target.startswith(f"{OBJECTS}/"):
+                    declared[f"data/{entry.path}"] = dict(copied.digests)
+            if structure is not None:
+                found.extend(self._codec.check_payload(structure, declared))
+            del declared
+            found.extend(self._format_issues(files))
+            if errors(found):
+                raise SipRejected(f"{path}: the SIP failed validation", found)
+
+            fingerprint = payload_fingerprint(files, self._policy.record_algorithm)
+            settled = self._already_held(fingerprint, requested_id, path, producer, title, found)
+            if settled is not None:
+                return settled
+            aip_id = requested_id or str(uuid.uuid5(AIP_NAMESPACE, fingerprint))
+
+            now = self._clock.now()
+            aip = Aip(aip_id=aip_id, title=title, producer=producer, created=now)
+            producer_agent = Agent(
+                identifier=f"organization:{producer}",
+                name=producer,
+                type=AgentType.ORGANIZATION,
+                note="producer of the submission information package",
+            )
+            tool_agents = _tool_agents(files)
+            events = self._events(
+                aip_id,
+                path,
+                source.form.value,
+                bag_root,
+                files,
+                found,
+                started,
+                now,
+                producer_agent,
+                tool_agents,
+            )
+            agents = [self._software, self._archive, producer_agent, *tool_agents]
+            representation_id = f"{aip_id}/v1"
+
+            progress.phase("writing metadata")
+            premis_path = staging.path / PREMIS_PATH
+            premis_path.parent.mkdir(parents=True, exist_ok=True)
+            with self._premis.writer(premis_path, aip, 1, representation_id) as doc:
+                for f in files:
+                    doc.add_file(f)
+                doc.add_events(events)
+                doc.add_agents(agents)
+            record = self._policy.record_algorithm
+            self._codec.write_tags(
+                staging.path,
+                _payload_for_manifest(
+                    files, _digest_file(premis_path, record), premis_path.stat().st_size, record
+                ),
+                _bag_info(aip, self._software, now),
+            )
+
+            progress.phase("verifying the staged AIP", sum(f.size for f in files))
+            self._verify_staged(staging.path, files, progress)
+
+            progress.phase("publishing")
+            try:
+                location = self._store.publish(staging, aip_id, 1)
+            except AipExists:
+                # A concurrent ingest of the same content won the race: report what it stored.
+                settled = self._already_held(fingerprint, requested_id, path, producer, title, found)
+                if settled is not None:
+                    return settled
+                raise
+            version = AipVersion(
+                aip_id=aip_id,
+                version=1,
+                created=now,
+                files=len(files),
+                bytes=sum(f.size for f in files),
+                payload_fingerprint=fingerprint,
+                location=location,
+            )
+            with self._catalog() as uow:
+                uow.aips.add(AipRecord(aip=aip, version=version, files=files, events=events, agents=agents))
+                uow.commit()
+        return IngestResult(
+            aip_id=aip_id,
+            version=1,
+            files=version.files,
+            bytes=version.bytes,
+            bag_path=location,
+            created=now,
+            status="stored",
+            warnings=warnings(found),
+        )
+
+    def _file_entry(
+        self, copied: CopiedFile, bag_root: str | None, cache: dict[FormatFacts, FormatFacts]
+    ) -> FileEntry:
+        fmt = copied.format or FormatFacts(
+            puid=None, name="Unknown", mime_type="application/octet-stream", basis="none", tool="none"
+        )
+        # Many files share one format: keep a single instance of each (100,000-file SIPs).
+        fmt = cache.setdefault(fmt, fmt)
+        if copied.target.startswith(f"{OBJECTS}/"):
+            path = copied.target[len(OBJECTS) + 1 :]
+            stored = None
+        else:
+            path = copied.source[len(bag_root or "") :]
+            stored = f"data/{copied.target}"
+        return FileEntry(path=path, size=copied.size, digests=copied.digests, format=fmt, stored_path=stored)
+
+    def _format_issues(self, files: Sequence[FileEntry]) -> list[Issue]:
+        found: list[Issue] = []
+        for f in files:
+            for i in f.format.issues:
+                if i.is_error and self._policy.invalid_format is InvalidFormatRule.ACCEPT_WITH_WARNING:
+                    found.append(
+                        issue("FMT-W002", i.path, f"accepted by policy {self._policy.reference}: {i}")
+                    )
+                else:
+                    found.append(i)
+        return found
+
+    def _already_held(
+        self,
+        fingerprint: str,
+        requested_id: str | None,
+        path: Path,
+        producer: str,
+        title: str,
+        found: list[Issue],
+    ) -> IngestResult | None:
+        """Settle a SIP whose content or id the archive already holds; None if it is new."""
+        with self._catalog() as uow:
+            same_content = uow.aips.find_by_fingerprint(fingerprint)
+            if same_content is not None:
+                if requested_id is not None and requested_id != same_content.aip_id:
+                    raise SipRejected(
+                        f"{path}: already archived as AIP {same_content.aip_id}",
+                        [
+                            issue(
+                                "AIP-E002",
+                                str(path),
+                                f"the same content is already held as AIP {same_content.aip_id} "
+                                f"version {same_content.version}; it is not stored twice",
+                            )
+                        ],
+                    )
+                return _result(same_content, "already-held", found)
+            target_id = requested_id or str(uuid.uuid5(AIP_NAMESPACE, fingerprint))
+            existing = uow.aips.get(target_id)
+            if existing is not None:
+                raise SipRejected(
+                    f"{path}: AIP {target_id} already exists",
+                    [
+                        issue(
+                            "AIP-E001",
+                            str(path),
+                            f"AIP {target_id} already exists with different content; choose another "
+                            "--id (a new version of an AIP is made by re-ingest, not by ingest)",
+                        )
+                    ],
+                )
+        if self._store.exists(target_id, 1):
+            return self._recover(target_id, fingerprint, path)
+        return None
+
+    def _recover(self, aip_id: str, fingerprint: str, path: Path) -> IngestResult:
+        """Catalogue a bag that an interrupted run published but did not record."""
+        bag = self._store.bag_path(aip_id, 1)
+        header, files, events, agents = self._premis.read_record(bag / PREMIS_PATH)
+        stored_fingerprint = payload_fingerprint(files, self._policy.record_algorithm)
+        if stored_fingerprint != fingerprint:
+            raise SipRejected(
+                f"{path}: AIP {aip_id} already exists",
+                [
+                    issue(
+                        "AIP-E001",
+                        str(path),
+                        f"the store already holds AIP {aip_id} with different content; choose another --id",
+                    )
+                ],
+            )
+        version = AipVersion(
+            aip_id=aip_id,
+            version=1,
+            created=header.created,
+            files=len(files),
+            bytes=sum(f.size for f in files),
+            payload_fingerprint=fingerprint,
+            location=self._store.location(aip_id, 1),
+        )
+        with self._catalog() as uow:
+            uow.aips.add(AipRecord(aip=header, version=version, files=files, events=events, agents=agents))
+            uow.commit()
+        return _result(version, "recovered", [])
+
+    def _verify_staged(self, bag: Path, files: Sequence[FileEntry], progress: IngestProgress) -> None:
+        """Read every staged copy back and compare its fast digest with the one taken from the SIP."""
+        fast = self._policy.fast_algorithm
+        staged = self._reader.open_sip(bag)
+        try:
+            items = [CopyItem(source=f.bag_path, target=f.bag_path, size=f.size) for f in files]
+            for f, copied in zip(
+                files,
+                self._copier.copy(staged, items, None, [fast], identify=False, progress=progress.advance),
+                strict=True,
+            ):
+                if copied.digests[fast] != f.digests[fast]:
+                    raise FixityMismatch(str(bag / f.bag_path), fast, f.digests[fast], copied.digests[fast])
+            structure = self._codec.read_structure(self._bag_files(staged, ""))
+        finally:
+            staged.close()
+        if structure.issues:
+            raise StorageError(
+                f"{bag}: the staged bag is not valid: " + "; ".join(str(i) for i in structure.issues)
+            )
+
+    def _events(
+        self,
+        aip_id: str,
+        path: Path,
+        form: str,
+        bag_root: str | None,
+        files: Sequence[FileEntry],
+        found: Sequence[Issue],
+        started: datetime,
+        now: datetime,
+        producer: Agent,
+        tools: Sequence[Agent],
+    ) -> list[Event]:
+        ours = AgentLink(agent=self._software.identifier, role=AgentRole.EXECUTING_PROGRAM)
+        archive = AgentLink(agent=self._archive.identifier, role=AgentRole.IMPLEMENTER)
+        representation = f"{aip_id}/v1"
+        n, size = len(files), sum(f.size for f in files)
+        policy = self._policy.reference
+        kind = f"BagIt bag ({form})" if bag_root is not None else form
+
+        def event(
+            type_: EventType,
+            when: datetime,
+            detail: str,
+            outcome_detail: str,
+            agents: Iterable[AgentLink],
+            outcome: Outcome = Outcome.SUCCESS,
+        ) -> Event:
+            return Event(
+                identifier=f"urn:uuid:{uuid.uuid4()}",
+                type=type_,
+                date_time=when,
+                detail=detail,
+                outcome=outcome,
+                outcome_detail=outcome_detail,
+                agents=tuple(agents),
+                objects=(aip_id, representation),
+                policy=policy,
+            )
+
+        warned = warnings(found)
+        validation_detail = (
+            "quality assurance of names and file types"
+            + ("; BagIt 1.0 validation of every manifest" if bag_root is not None else "")
+            + ("; FITS header and structure validation" if any(_is_fits(f) for f in files) else "")
+        )
+        puids = Counter(f.format.puid or "unidentified" for f in files)
+        tool_links = [AgentLink(agent=t.identifier, role=AgentRole.EXECUTING_PROGRAM) for t in tools]
+        return [
+            event(
+                EventType.INGESTION,
+                started,
+                f"SIP received from {path} ({kind})",
+                f"{n} files, {size} bytes submitted by {producer.name}",
+                [ours, archive, AgentLink(agent=producer.identifier, role=AgentRole.PRODUCER)],
+            ),
+            event(
+                EventType.VALIDATION,
+                now,
+                validation_detail,
+                "no problems found"
+                if not warned
+                else "accepted with warnings: " + "; ".join(str(w) for w in warned),
+                [ours],
+                Outcome.SUCCESS if not warned else Outcome.WARNING,
+            ),
+            event(
+                EventType.MESSAGE_DIGEST_CALCULATION,
+                now,
+                f"{self._policy.record_algorithm.premis_name} (digest of record) and "
+                f"{self._policy.fast_algorithm.premis_name} (fast check) of every file, in one read",
+                f"{n} files, {size} bytes",
+                [ours],
+            ),
+            event(
+                EventType.FORMAT_IDENTIFICATION,
+                now,
+                "PRONOM identification of every file" + (f" with {tools[0].name}" if tools else ""),
+                "; ".join(f"{p}: {c}" for p, c in sorted(puids.items())),
+                [ours, *tool_links],
+                Outcome.SUCCESS if "unidentified" not in puids else Outcome.WARNING,
+            ),
+            event(
+                EventType.ACCESSION,
+                now,
+                f"AIP {aip_id} version 1 accepted into archival storage",
+                f"stored as a BagIt 1.0 bag of {n + 1} payload files (with premis.xml)",
+                [ours, archive],
+            ),
+        ]
+
+    def _reject(self, path: Path, producer: str, title: str, found: Sequence[Issue]) -> None:
+        rejection = Rejection(
+            identifier=f"urn:uuid:{uuid.uuid4()}",
+            sip_path=str(path),
+            producer=producer or "(not given)",
+            title=title or "(not given)",
+            date_time=self._clock.now(),
+            issues=tuple(found),
+        )
+        with self._catalog() as uow:
+            uow.aips.add_rejection(rejection)
+            uow.commit()
+
+
+def payload_fingerprint(files: Iterable[FileEntry], algorithm: DigestAlgorithm) -> str:
+    """A digest over the sorted ``<digest>  <bag path>`` lines of every stored file.
+
+    Two SIPs with the same fingerprint hold the same files under the same names.
+    """
+    h = hashlib.sha256()
+    for line in sorted(f"{f.digests[algorithm]}  {f.bag_path}\n" for f in files):
+        h.update(line.encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _result(version: AipVersion, status: str, found: Sequence[Issue]) -> IngestResult:
+    return IngestResult(
+        aip_id=version.aip_id,
+        version=version.version,
+        files=version.files,
+        bytes=version.bytes,
+        bag_path=version.location,
+        created=version.created,
+        status=status,
+        warnings=warnings(found),
+    )
+
+
+def _bag_items(files: Sequence[CopyItem], root: str) -> list[CopyItem]:
+    """Payload of a submitted bag goes to objects/; its tag files are kept as submission metadata."""
+    data = f"{root}data/"
+    items = []
+    for f in files:
+        if f.target.startswith(data):
+            target = f"{OBJECTS}/{f.target[len(data) :]}"
+        else:
+            target = f"{SUBMISSION}/{f.target[len(root) :]}"
+        items.append(CopyItem(source=f.source, target=target, size=f.size))
+    return items
+
+
+def _tool_agents(files: Iterable[FileEntry]) -> list[Agent]:
+    tools = sorted({f.format.tool for f in files if f.format.tool not in ("", "none")})
+    return [
+        Agent(
+            identifier=f"software:{tool}",
+            name=tool,
+            type=AgentType.SOFTWARE,
+            note="format identification and validation",
+        )
+        for tool in tools
+    ]
+
+
+def _is_fits(f: FileEntry) -> bool:
+    return f.format.mime_type == "application/fits"
+
+
+def _digest_file(path: Path, algorithm: DigestAlgorithm) -> str:
+    # The record algorithm is a hashlib algorithm (the policy refuses xxh3 as digest of record).
+    h = hashlib.new(algorithm.value)
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _payload_for_manifest(
+    files: Sequence[FileEntry], premis_digest: str, premis_size: int, record: DigestAlgorithm
+) -> Iterable[tuple[str, int, dict[DigestAlgorithm, str]]]:
+    for f in files:
+        yield f.bag_path, f.size, {record: f.digests[record]}
+    yield PREMIS_PATH, premis_size, {record: premis_digest}
+
+
+def _bag_info(aip: Aip, software: Agent, now: datetime) -> list[tuple[str, str]]:
+    return [
+        ("Source-Organization", aip.producer),
+        ("External-Identifier", aip.aip_id),
+        ("External-Description", aip.title),
+        ("Bagging-Date", now.date().isoformat()),
+        ("Bag-Software-Agent", f"{software.name} {software.version}"),
+    ]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install oais and its Python dependencies into .venv (Debian 12, as root, or any Linux with Python 3.11+).
+# Usage: bash ops/install.sh [--test]     (--test also installs the test tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ops/install.sh: missing ${need_apt[*]}; run as root or install them first" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" python3-dev gcc >/dev/null
+fi
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "ops/install.sh: Python 3.11 or newer is needed (found $(python3 --version))" >&2
+  exit 1
+}
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+echo "oais installed: $(.venv/bin/oais --help >/dev/null && echo .venv/bin/oais)"
