@@ -39,7 +39,9 @@ CODES: dict[str, tuple[Severity, str]] = {
     "SIP-E009": (Severity.ERROR, "symbolic link to a directory (links are only followed to files)"),
     "SIP-E010": (Severity.ERROR, "name contains a control character (CR, LF, NUL or other C0)"),
     "SIP-E011": (Severity.ERROR, "file changed while it was being ingested"),
+    "SIP-E012": (Severity.ERROR, "name appears twice, or is both a file and a directory"),
     "SIP-W001": (Severity.WARNING, "symbolic link inside the SIP was followed and stored as a file"),
+    "SIP-W002": (Severity.WARNING, "empty directory: a bag cannot hold it; recorded, not stored"),
     # BagIt bags (RFC 8493), submitted or validated with `oais bag validate`
     "BAG-E001": (Severity.ERROR, "bagit.txt is missing"),
     "BAG-E002": (Severity.ERROR, "bagit.txt is malformed (version or encoding declaration)"),
@@ -60,6 +62,12 @@ CODES: dict[str, tuple[Severity, str]] = {
     "BAG-W002": (Severity.WARNING, "BagIt version older than 1.0"),
     "BAG-W003": (Severity.WARNING, "tag file is not listed in a tag manifest"),
     "BAG-W004": (Severity.WARNING, "bag-info.txt field not recommended by RFC 8493 is malformed"),
+    "BAG-W005": (Severity.WARNING, "manifest line uses a non-standard form"),
+    "BAG-W006": (
+        Severity.WARNING,
+        "path listed more than once in a manifest with the same digest (tolerated before BagIt 1.0)",
+    ),
+    "BAG-W007": (Severity.WARNING, "operating-system file in the payload"),
     # Formats
     "FMT-E001": (Severity.ERROR, "FITS file has an invalid header or structure"),
     "FMT-W001": (Severity.WARNING, "format not identified"),

@@ -181,6 +181,7 @@ class IngestService:
         """
         progress = progress or _Quiet()
         started = self._clock.now()
+        path = path.absolute()  # records name the SIP unambiguously
         producer, title = producer.strip(), title.strip()
         try:
             self._check_request(producer, title, aip_id)
@@ -222,8 +223,11 @@ class IngestService:
         progress.phase("checking names")
         entries: list[SipEntry] = list(source.entries())
         qa = check_sip(entries)
-        found: list[Issue] = list(qa.issues)
+        # An issue about the SIP as a whole (an empty SIP) names the SIP itself.
+        found: list[Issue] = [i if i.path else i.model_copy(update={"path": str(path)}) for i in qa.issues]
         bag_root = find_bag_root(entries)
+        # A compressed tar is read fastest in archive order; other forms in any order.
+        archive_order = None if source.parallel_reads else {e.path: i for i, e in enumerate(entries)}
         del entries
         structure: BagStructure | None = None
         items: list[CopyItem]
@@ -235,6 +239,8 @@ class IngestService:
             items = [CopyItem(source=f.source, target=f"{OBJECTS}/{f.target}", size=f.size) for f in qa.files]
         if errors(found):
             raise SipRejected(f"{path}: the SIP failed quality assurance", found)
+        if archive_order is not None:
+            items.sort(key=lambda i: archive_order.get(i.source, len(archive_order)))
 
         algorithms = {self._policy.record_algorithm, self._policy.fast_algorithm}
         if structure is not None:
