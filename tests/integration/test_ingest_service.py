@@ -1,0 +1,243 @@
+"""The ingest service's promises, with the in-memory catalog fake and real files.
+
+Failures are injected where a real deployment can fail: the catalog after publishing, the copy,
+bit rot between copy and verification. In every case nothing half-written becomes visible and the
+next run finishes the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from oais.adapters.bagit.codec import BagItCodec
+from oais.adapters.catalog.memory import InMemoryCatalog
+from oais.adapters.copier import ParallelCopier
+from oais.adapters.formats.fido_identifier import FidoIdentifier
+from oais.adapters.local_store import LocalAipStore
+from oais.adapters.premis.codec import PremisXmlCodec, default_schema_dir
+from oais.adapters.sip import FileSystemSipReader, SourceBagFiles
+from oais.domain.errors import CatalogError, SipRejected, StorageError
+from oais.domain.fixity import DigestAlgorithm, FixityMismatch
+from oais.domain.packages import AipRecord
+from oais.domain.policy import IngestPolicy, InvalidFormatRule
+from oais.domain.ports import CopiedFile, CopyItem, SipSource, UnitOfWork
+from oais.ingest.service import IngestService, SoftwareInfo
+from tests.support.fits_files import primary_image
+
+POLICY = IngestPolicy(id="ingest", version="7", archive_name="Test Archive")
+
+
+class FixedClock:
+    def __init__(self) -> None:
+        self.now_value = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.now_value
+
+
+def _service(
+    tmp_path: Path,
+    catalog: Callable[[], UnitOfWork],
+    copier: ParallelCopier | None = None,
+    policy: IngestPolicy = POLICY,
+) -> IngestService:
+    return IngestService(
+        sip_reader=FileSystemSipReader(),
+        bag_files=SourceBagFiles,
+        copier=copier or ParallelCopier(identifier=FidoIdentifier(), workers=1),
+        bag_codec=BagItCodec(),
+        premis=PremisXmlCodec(default_schema_dir()),
+        store=LocalAipStore(tmp_path / "store"),
+        catalog=catalog,
+        clock=FixedClock(),
+        policy=policy,
+        software=SoftwareInfo(name="oais", version="9.9"),
+    )
+
+
+@pytest.fixture
+def sip(tmp_path: Path) -> Path:
+    root = tmp_path / "sip"
+    (root / "cubes").mkdir(parents=True)
+    (root / "cubes" / "a.fits").write_bytes(primary_image())
+    (root / "notes.txt").write_text("notes\n")
+    return root
+
+
+def _published(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "store" / "aips").glob("*/v*"))
+
+
+def _staging(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "store" / "staging").glob("*"))
+
+
+def test_accepted_sip_is_catalogued_with_its_events(tmp_path: Path, sip: Path) -> None:
+    catalog = InMemoryCatalog()
+    result = _service(tmp_path, catalog.unit_of_work).ingest(sip, producer="P", title="T")
+    assert result.status == "stored" and result.files == 2
+    with catalog.unit_of_work() as uow:
+        record = uow.aips.get(result.aip_id)
+    assert record is not None
+    assert {f.path for f in record.files} == {"cubes/a.fits", "notes.txt"}
+    fits = next(f for f in record.files if f.path == "cubes/a.fits")
+    assert fits.format.puid == "x-fmt/383" and set(fits.digests) == {
+        DigestAlgorithm.SHA256,
+        DigestAlgorithm.XXH3_128,
+    }
+    assert [e.type.value for e in record.events] == [
+        "ingestion",
+        "validation",
+        "message digest calculation",
+        "format identification",
+        "accession",
+    ]
+    assert all(e.policy == "ingest@7" for e in record.events)
+    assert {a.identifier for a in record.agents} >= {
+        "software:oais/9.9",
+        "organization:Test Archive",
+        "organization:P",
+    }
+
+
+class _CatalogDownOnce:
+    """A catalog whose first commit of an AIP fails, as a database that goes away after publishing."""
+
+    def __init__(self, catalog: InMemoryCatalog) -> None:
+        self.catalog = catalog
+        self.failed = False
+
+    def __call__(self) -> _FlakyUnitOfWork:
+        return _FlakyUnitOfWork(self, self.catalog.unit_of_work())
+
+
+class _FlakyUnitOfWork:
+    def __init__(self, owner: _CatalogDownOnce, inner: UnitOfWork) -> None:
+        self._owner = owner
+        self._inner = inner
+        self._adds_aip = False
+        self.aips = inner.aips
+        original_add = inner.aips.add
+
+        def add(record: AipRecord) -> None:
+            self._adds_aip = True
+            original_add(record)
+
+        self.aips.add = add  # type: ignore[method-assign]
+
+    def __enter__(self) -> _FlakyUnitOfWork:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._inner.__exit__(*exc)
+
+    def commit(self) -> None:
+        if self._adds_aip and not self._owner.failed:
+            self._owner.failed = True
+            raise CatalogError("connection lost")
+        self._inner.commit()
+
+    def rollback(self) -> None:
+        self._inner.rollback()
+
+
+def test_a_catalog_failure_after_publishing_is_recovered_by_the_next_run(tmp_path: Path, sip: Path) -> None:
+    catalog = InMemoryCatalog()
+    failing = _CatalogDownOnce(catalog)
+    with pytest.raises(CatalogError, match="connection lost"):
+        _service(tmp_path, failing).ingest(sip, producer="P", title="T")
+    assert len(_published(tmp_path)) == 1  # published, but not catalogued
+    result = _service(tmp_path, catalog.unit_of_work).ingest(sip, producer="P", title="T")
+    assert result.status == "recovered"
+    with catalog.unit_of_work() as uow:
+        record = uow.aips.get(result.aip_id)
+    assert record is not None and len(record.files) == 2 and len(record.events) == 5
+    assert len(_published(tmp_path)) == 1
+
+
+class _RottingCopier(ParallelCopier):
+    """Flips a byte of the first staged copy right after copying: the verification must catch it."""
+
+    def copy(
+        self,
+        source: SipSource,
+        items: Sequence[CopyItem],
+        destination: Path | None,
+        algorithms: Iterable[DigestAlgorithm],
+        identify: bool,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[CopiedFile]:
+        results = list(super().copy(source, items, destination, algorithms, identify, progress))
+        if destination is not None:
+            victim = destination.joinpath(*results[0].target.split("/"))
+            data = bytearray(victim.read_bytes())
+            data[0] ^= 0xFF
+            victim.write_bytes(bytes(data))
+        yield from results
+
+
+def test_a_copy_that_differs_from_the_sip_is_never_published(tmp_path: Path, sip: Path) -> None:
+    catalog = InMemoryCatalog()
+    service = _service(tmp_path, catalog.unit_of_work, copier=_RottingCopier(FidoIdentifier(), workers=1))
+    with pytest.raises(FixityMismatch, match="xxh3_128"):
+        service.ingest(sip, producer="P", title="T")
+    assert _published(tmp_path) == [] and _staging(tmp_path) == []
+
+
+class _BrokenDisk(ParallelCopier):
+    def copy(self, *args: object, **kwargs: object) -> Iterator[CopiedFile]:
+        raise StorageError("/store/staging: No space left on device")
+        yield  # pragma: no cover
+
+
+def test_a_storage_failure_leaves_nothing(tmp_path: Path, sip: Path) -> None:
+    with pytest.raises(StorageError, match="No space left"):
+        _service(tmp_path, InMemoryCatalog().unit_of_work, copier=_BrokenDisk(None)).ingest(
+            sip, producer="P", title="T"
+        )
+    assert _published(tmp_path) == [] and _staging(tmp_path) == []
+
+
+def test_a_rejection_is_recorded_with_every_reason(tmp_path: Path) -> None:
+    sip = tmp_path / "bad"
+    sip.mkdir()
+    (sip / "README").write_text("a")
+    (sip / "readme").write_text("b")
+    (sip / "broken.fits").write_bytes(b"SIMPLE  =                    F" + b" " * 50)
+    catalog = InMemoryCatalog()
+    with pytest.raises(SipRejected) as caught:
+        _service(tmp_path, catalog.unit_of_work).ingest(sip, producer="P", title="T")
+    codes = {i.code for i in caught.value.issues}
+    assert "SIP-E005" in codes
+    with catalog.unit_of_work() as uow:
+        [rejection] = uow.aips.rejections()
+    assert rejection.sip_path == str(sip) and {i.code for i in rejection.issues} == codes
+    assert _published(tmp_path) == [] and _staging(tmp_path) == []
+
+
+def test_policy_may_accept_an_invalid_fits_file_with_a_warning(tmp_path: Path, sip: Path) -> None:
+    (sip / "cubes" / "a.fits").write_bytes(primary_image()[:-2880])  # truncated data
+    strict = _service(tmp_path, InMemoryCatalog().unit_of_work)
+    with pytest.raises(SipRejected) as caught:
+        strict.ingest(sip, producer="P", title="T")
+    assert [i.code for i in caught.value.issues] == ["FMT-E001"]
+    lenient = _service(
+        tmp_path,
+        InMemoryCatalog().unit_of_work,
+        policy=POLICY.model_copy(update={"invalid_format": InvalidFormatRule.ACCEPT_WITH_WARNING}),
+    )
+    result = lenient.ingest(sip, producer="P", title="T")
+    assert [w.code for w in result.warnings] == ["FMT-W002"]
+    assert "ingest@7" in result.warnings[0].message
+
+
+def test_incomplete_requests_are_refused_before_reading(tmp_path: Path, sip: Path) -> None:
+    with pytest.raises(SipRejected) as caught:
+        _service(tmp_path, InMemoryCatalog().unit_of_work).ingest(sip, producer=" ", title="", aip_id="a/b")
+    messages = " ".join(i.message for i in caught.value.issues)
+    assert "producer" in messages and "title" in messages and "'a/b'" in messages
