@@ -46,13 +46,7 @@ def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
         pytest.fail(message, pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test session, dropped afterwards.
-
-    Yields:
-        Its SQLAlchemy URL (``postgresql+psycopg://...``).
-    """
+def _fresh_database() -> Iterator[str]:
     name = f"oais_test_{secrets.token_hex(6)}"
     with _admin_connection() as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -61,3 +55,19 @@ def postgres_url() -> Iterator[str]:
     finally:
         with _admin_connection() as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session, dropped afterwards.
+
+    Yields:
+        Its SQLAlchemy URL (``postgresql+psycopg://...``).
+    """
+    yield from _fresh_database()
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    yield from _fresh_database()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from oais.domain.errors import AipExists, NotFound, StorageError
 from oais.domain.packages import aip_id_problem
+from oais.domain.ports import Staging
 
 
 @dataclass
@@ -141,8 +142,10 @@ class LocalAipStore:
             shutil.rmtree(root, ignore_errors=True)
             os.close(lock_fd)
 
-    def publish(self, staging: LocalStaging, aip_id: str, version: int) -> str:
+    def publish(self, staging: Staging, aip_id: str, version: int) -> str:
         """Make the staged bag durable and publish it atomically. See ``AipStore.publish``."""
+        if not isinstance(staging, LocalStaging) or staging.root.parent != self._staging:
+            raise StorageError(f"{staging.path}: not a staging directory of the store at {self.root}")
         target = self._version_dir(aip_id, version)
         if target.exists():
             raise AipExists(f"AIP {aip_id} version {version} is already stored at {target}")

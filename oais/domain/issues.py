@@ -121,3 +121,20 @@ def errors(issues: Iterable[Issue]) -> list[Issue]:
 def warnings(issues: Iterable[Issue]) -> list[Issue]:
     """The issues that are recorded but do not reject the input."""
     return [i for i in issues if not i.is_error]
+
+
+def codes_markdown() -> str:
+    """The table of codes as Markdown (``docs/codes.md`` is this text; a test keeps them equal)."""
+    lines = [
+        "# Issue codes",
+        "",
+        "Every problem oais reports has a stable code. An error rejects the input; a warning is recorded",
+        "and the input is accepted. Codes are never reused for another meaning. This page is generated",
+        "from `oais/domain/issues.py`: `python -c 'from oais.domain.issues import codes_markdown as m;"
+        " print(m(), end=\"\")' > docs/codes.md`.",
+        "",
+        "| code | severity | meaning |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{code}` | {sev.value} | {meaning} |" for code, (sev, meaning) in sorted(CODES.items())]
+    return "\n".join(lines) + "\n"

@@ -12,7 +12,6 @@ import pytest
 from oais.adapters.local_store import LocalAipStore
 from oais.domain.errors import AipExists, NotFound
 
-
 HOLD_LOCK = "import fcntl, time; fcntl.flock({fd}, fcntl.LOCK_EX); print(1, flush=True); time.sleep(60)"
 
 

@@ -109,3 +109,12 @@ def test_digest_algorithms_know_bagit_and_premis_names() -> None:
     assert DigestAlgorithm.from_bagit_name("crc32") is None
     assert DigestAlgorithm.SHA256.premis_name == "SHA-256"
     assert DigestAlgorithm.XXH3_128.hex_length == 32
+
+
+def test_the_documented_code_table_is_the_one_in_the_code() -> None:
+    from pathlib import Path
+
+    from oais.domain.issues import codes_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "codes.md"
+    assert doc.read_text(encoding="utf-8") == codes_markdown(), "regenerate docs/codes.md (see its header)"
