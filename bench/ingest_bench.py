@@ -85,13 +85,27 @@ def make_small(folder: Path, count: int, sizes: tuple[int, int]) -> None:
         elif kind == "csv":
             data = ("t,value\n" + "".join(f"{t},{t * 0.5}\n" for t in range(size // 8 + 1))).encode()[:size]
         elif kind == "fits":
-            head = b"SIMPLE  =                    T".ljust(80) + b"BITPIX  =                    8".ljust(80)
-            data = (head + rng.randbytes(size))[:size]
+            data = small_fits(rng, size) if size >= 2 * 2880 else f"<obs id='{i}'/>\n".encode() * (size // 16)
         else:
             data = rng.randbytes(size)
         (sub / f"f{i:06d}.{kind}").write_bytes(data)
     # The completion marker sits beside the SIP, not in it.
     (folder.parent / f"{folder.name}.complete").write_text("ok")
+
+
+def small_fits(rng: random.Random, size: int) -> bytes:
+    """A valid FITS file (a 1-D byte image) of about ``size`` bytes (FITS files are 2880-byte blocks)."""
+    n = size - 2880
+    cards = [
+        "SIMPLE  =                    T",
+        "BITPIX  =                    8",
+        "NAXIS   =                    1",
+        f"NAXIS1  = {n:>20}",
+        "END",
+    ]
+    header = "".join(c.ljust(80) for c in cards).ljust(2880).encode("ascii")
+    data = rng.randbytes(n)
+    return header + data + b"\0" * (-n % 2880)
 
 
 def small_ready(folder: Path) -> bool:
@@ -159,7 +173,7 @@ def oais_ingest(sip: Path, home: Path, measure_memory: bool = False) -> tuple[fl
     if mem:
         mem.stop()
     if proc.returncode != 0:
-        raise SystemExit(f"oais ingest failed ({proc.returncode}): {stdout.decode()}")
+        raise SystemExit(f"oais ingest failed ({proc.returncode}): {stdout.decode()[:2000]}")
     result = json.loads(stdout)
     if mem:
         result["peak_rss_single_mib"] = mem.max_single / 1024

@@ -12,18 +12,20 @@ from oais.domain.errors import ConfigError
 from oais.domain.fixity import DigestAlgorithm
 
 
-class _Hash(Protocol):
+class Hasher(Protocol):
+    """The part of hashlib's interface every digest object has."""
+
     def update(self, data: bytes | memoryview, /) -> None: ...
 
     def hexdigest(self) -> str: ...
 
 
-def _xxh3_128() -> _Hash:
-    h: _Hash = xxhash.xxh3_128()
+def _xxh3_128() -> Hasher:
+    h: Hasher = xxhash.xxh3_128()
     return h
 
 
-_FACTORIES: dict[DigestAlgorithm, Callable[[], _Hash]] = {
+_FACTORIES: dict[DigestAlgorithm, Callable[[], Hasher]] = {
     DigestAlgorithm.MD5: lambda: hashlib.md5(usedforsecurity=False),
     DigestAlgorithm.SHA1: lambda: hashlib.sha1(usedforsecurity=False),
     DigestAlgorithm.SHA224: hashlib.sha224,
@@ -32,6 +34,18 @@ _FACTORIES: dict[DigestAlgorithm, Callable[[], _Hash]] = {
     DigestAlgorithm.SHA512: hashlib.sha512,
     DigestAlgorithm.XXH3_128: _xxh3_128,
 }
+
+
+def new_hasher(algorithm: DigestAlgorithm) -> Hasher:
+    """A fresh digest object for ``algorithm``.
+
+    Raises:
+        ConfigError: if the algorithm has no implementation (the registry is closed).
+    """
+    factory = _FACTORIES.get(algorithm)
+    if factory is None:
+        raise ConfigError(f"no implementation for digest algorithm {algorithm.value!r}")
+    return factory()
 
 
 class MultiHasher:
@@ -43,12 +57,7 @@ class MultiHasher:
         Raises:
             ConfigError: if an algorithm has no implementation (the registry is closed).
         """
-        self._hashes: dict[DigestAlgorithm, _Hash] = {}
-        for algorithm in sorted(set(algorithms), key=lambda a: a.value):
-            factory = _FACTORIES.get(algorithm)
-            if factory is None:
-                raise ConfigError(f"no implementation for digest algorithm {algorithm.value!r}")
-            self._hashes[algorithm] = factory()
+        self._hashes = {a: new_hasher(a) for a in sorted(set(algorithms), key=lambda a: a.value)}
 
     def update(self, data: bytes | memoryview) -> None:
         """Add bytes to every digest."""

@@ -131,7 +131,7 @@ def codes_markdown() -> str:
         "Every problem oais reports has a stable code. An error rejects the input; a warning is recorded",
         "and the input is accepted. Codes are never reused for another meaning. This page is generated",
         "from `oais/domain/issues.py`: `python -c 'from oais.domain.issues import codes_markdown as m;"
-        " print(m(), end=\"\")' > docs/codes.md`.",
+        ' print(m(), end="")\' > docs/codes.md`.',
         "",
         "| code | severity | meaning |",
         "|---|---|---|",

@@ -338,7 +338,12 @@ class AipRepository(Protocol):
     """AIPs, versions, files, events and agents in the catalog."""
 
     def add(self, record: AipRecord) -> None:
-        """Add an AIP version (and the AIP itself on version 1) with its files, events and agents."""
+        """Add an AIP version (and the AIP itself on version 1) with its files, events and agents.
+
+        Raises:
+            CatalogError: the record is inconsistent, the version or an identifier is taken, or the
+                database fails; the unit of work is then rolled back.
+        """
         ...
 
     def get(self, aip_id: str, version: int | None = None) -> AipRecord | None:
@@ -346,7 +351,7 @@ class AipRepository(Protocol):
         ...
 
     def find_by_fingerprint(self, fingerprint: str) -> AipVersion | None:
-        """The version whose payload fingerprint is ``fingerprint``, if any."""
+        """The oldest version whose payload fingerprint is ``fingerprint``, if any."""
         ...
 
     def list(self) -> builtins.list[tuple[Aip, int]]:
@@ -354,7 +359,12 @@ class AipRepository(Protocol):
         ...
 
     def add_rejection(self, rejection: Rejection) -> None:
-        """Record a refused SIP."""
+        """Record a refused SIP.
+
+        Raises:
+            CatalogError: the identifier is taken or the database fails; the unit of work is then
+                rolled back.
+        """
         ...
 
     def rejections(self) -> builtins.list[Rejection]:

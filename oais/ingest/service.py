@@ -467,10 +467,9 @@ class IngestService:
             structure = self._codec.read_structure(self._bag_files(staged, ""))
         finally:
             staged.close()
-        if structure.issues:
-            raise StorageError(
-                f"{bag}: the staged bag is not valid: " + "; ".join(str(i) for i in structure.issues)
-            )
+        # Warnings (an operating-system file such as .DS_Store in the payload) do not make it invalid.
+        if problems := errors(structure.issues):
+            raise StorageError(f"{bag}: the staged bag is not valid: " + "; ".join(map(str, problems)))
 
     def _events(
         self,

@@ -241,3 +241,11 @@ def test_incomplete_requests_are_refused_before_reading(tmp_path: Path, sip: Pat
         _service(tmp_path, InMemoryCatalog().unit_of_work).ingest(sip, producer=" ", title="", aip_id="a/b")
     messages = " ".join(i.message for i in caught.value.issues)
     assert "producer" in messages and "title" in messages and "'a/b'" in messages
+
+
+def test_operating_system_files_are_archived_like_any_file(tmp_path: Path, sip: Path) -> None:
+    (sip / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (sip / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+    result = _service(tmp_path, InMemoryCatalog().unit_of_work).ingest(sip, producer="P", title="T")
+    assert result.status == "stored" and result.files == 4
+    assert (Path(result.bag_path) / "data" / "objects" / ".DS_Store").read_bytes() == b"\0\0\0\1Bud1"

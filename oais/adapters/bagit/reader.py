@@ -28,7 +28,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from oais.adapters.bagit.digests import digest_bytes
 from oais.adapters.bagit.manifest import (
     PAYLOAD_DIR,
     parse_manifest_line,
@@ -49,6 +48,7 @@ from oais.adapters.bagit.tagfiles import (
     payload_oxum,
     python_codec,
 )
+from oais.adapters.hashing import digest_bytes
 from oais.domain.bag import BagStructure
 from oais.domain.errors import NotFound
 from oais.domain.fixity import DigestAlgorithm
@@ -455,7 +455,7 @@ class StructureReader:
                 if data is None:
                     self._add("BAG-E006", path, f"listed in {manifest.name} but could not be read")
                     continue
-                actual = digest_bytes(data, manifest.algorithm)
+                actual = digest_bytes(data, [manifest.algorithm])[manifest.algorithm]
                 if actual != expected:
                     self._add(
                         "BAG-E008",
