@@ -237,6 +237,9 @@ class IngestService:
             items = _bag_items(qa.files, bag_root)
         else:
             items = [CopyItem(source=f.source, target=f"{OBJECTS}/{f.target}", size=f.size) for f in qa.files]
+        # Memory stays bounded for 100,000-file SIPs: each list of 100,000 models is dropped as soon
+        # as the next step no longer needs it.
+        del qa
         if errors(found):
             raise SipRejected(f"{path}: the SIP failed quality assurance", found)
         if archive_order is not None:
@@ -262,7 +265,7 @@ class IngestService:
                     declared[f"data/{entry.path}"] = dict(copied.digests)
             if structure is not None:
                 found.extend(self._codec.check_payload(structure, declared))
-            del declared
+            del declared, items
             found.extend(self._format_issues(files))
             if errors(found):
                 raise SipRejected(f"{path}: the SIP failed validation", found)
@@ -464,6 +467,7 @@ class IngestService:
             ):
                 if copied.digests[fast] != f.digests[fast]:
                     raise FixityMismatch(str(bag / f.bag_path), fast, f.digests[fast], copied.digests[fast])
+            del items
             structure = self._codec.read_structure(self._bag_files(staged, ""))
         finally:
             staged.close()
