@@ -6,6 +6,8 @@ schema), and the store creates its directories on first use.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -43,16 +45,28 @@ class Services:
     bag_validator: BagValidator
     catalog: UnitOfWorkFactory
     store: LocalAipStore
+    copiers: tuple[ParallelCopier, ...] = ()
+
+    def close(self) -> None:
+        """Stop worker processes."""
+        for copier in self.copiers:
+            copier.close()
 
 
-def build_bag_validator(workers: int | None = None) -> BagValidator:
-    """A bag validator alone: it needs neither catalog nor store."""
+def _bag_validator(copier: ParallelCopier) -> BagValidator:
     return BagValidator(
-        sip_reader=FileSystemSipReader(),
-        bag_files=SourceBagFiles,
-        copier=ParallelCopier(identifier=None, workers=workers),
-        bag_codec=BagItCodec(),
+        sip_reader=FileSystemSipReader(), bag_files=SourceBagFiles, copier=copier, bag_codec=BagItCodec()
     )
+
+
+@contextmanager
+def bag_validator(workers: int | None = None) -> Iterator[BagValidator]:
+    """A bag validator alone (it needs neither catalog nor store); its workers stop on exit."""
+    copier = ParallelCopier(identifier=None, workers=workers)
+    try:
+        yield _bag_validator(copier)
+    finally:
+        copier.close()
 
 
 def build(settings: Settings) -> Services:
@@ -69,10 +83,11 @@ def build(settings: Settings) -> Services:
     store = LocalAipStore(settings.store_root)
     reader = FileSystemSipReader()
     codec = BagItCodec()
+    copier = ParallelCopier(identifier=FidoIdentifier(), workers=settings.workers)
     ingest = IngestService(
         sip_reader=reader,
         bag_files=SourceBagFiles,
-        copier=ParallelCopier(identifier=FidoIdentifier(), workers=settings.workers),
+        copier=copier,
         bag_codec=codec,
         premis=PremisXmlCodec(settings.schemas),
         store=store,
@@ -81,10 +96,12 @@ def build(settings: Settings) -> Services:
         policy=policy,
         software=SoftwareInfo(name="oais", version=software_version()),
     )
+    validator_copier = ParallelCopier(identifier=None, workers=settings.workers)
     return Services(
         settings=settings,
         ingest=ingest,
-        bag_validator=build_bag_validator(settings.workers),
+        bag_validator=_bag_validator(validator_copier),
         catalog=catalog,
         store=store,
+        copiers=(copier, validator_copier),
     )

@@ -11,11 +11,14 @@ whole staging tree durable before it publishes.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import BinaryIO
 
@@ -166,18 +169,25 @@ def _write_all(fd: int, chunk: memoryview, path: Path | None) -> None:
         raise StorageError(f"{path}: write failed: {exc.strerror}") from exc
 
 
-# Worker-process globals: set once by the pool initializer, so that the job (source, identifier with
-# its loaded signatures) is unpickled once per process, not once per file.
+# Worker-process state: the job of the copy in progress, unpickled once per process and per copy
+# (the source re-opens lazily; the identifier's signatures are loaded once per process).
 _WORKER: _Worker | None = None
+_WORKER_JOB = ""
 
 
-def _init_worker(job: _Job) -> None:
-    global _WORKER
-    _WORKER = _Worker(job)
+def _init_worker(identifier: FormatIdentifier | None) -> None:
+    if identifier is not None:
+        # Load the signatures now, while the parent is still listing the SIP.
+        identifier.start("warm-up", 0).finish()
 
 
-def _run_batch(batch: list[CopyItem]) -> list[CopiedFile] | OaisError:
-    assert _WORKER is not None
+def _run_batch(task: tuple[str, _Job, list[CopyItem]]) -> list[CopiedFile] | OaisError:
+    global _WORKER, _WORKER_JOB
+    job_id, job, batch = task
+    if _WORKER is None or job_id != _WORKER_JOB:
+        if _WORKER is not None:
+            _WORKER.drain()
+        _WORKER, _WORKER_JOB = _Worker(job), job_id
     try:
         results = [_WORKER.process(item) for item in batch]
         _WORKER.drain()
@@ -201,7 +211,13 @@ def _batches(items: Sequence[CopyItem]) -> Iterator[list[CopyItem]]:
 
 
 class ParallelCopier:
-    """Implements the ``PayloadCopier`` port with a pool of worker processes."""
+    """Implements the ``PayloadCopier`` port with a pool of worker processes.
+
+    The pool is started on first use and kept for the next copy (an ingest makes two passes: the
+    copy and the verification), so that workers and their loaded signatures are reused. Work that
+    is abandoned (an error, a consumer that stops early) terminates the pool: nothing goes on
+    writing behind the caller's back.
+    """
 
     def __init__(self, identifier: FormatIdentifier | None, workers: int | None = None) -> None:
         """Args:
@@ -210,6 +226,34 @@ class ParallelCopier:
         """
         self._identifier = identifier
         self._workers = workers or available_cores()
+        self._pool: Pool | None = None
+
+    def _get_pool(self) -> Pool:
+        if self._pool is None:
+            # fork: workers start in milliseconds and import nothing; they only read, hash, write and
+            # identify, never touching the parent's database connections or threads.
+            context = multiprocessing.get_context("fork")
+            self._pool = context.Pool(self._workers, initializer=_init_worker, initargs=(self._identifier,))
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes (a later copy starts new ones)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def __del__(self) -> None:
+        # A copier dropped without close() must not leave worker processes behind.
+        # At interpreter shutdown this may fail; the pool's own finaliser then takes over.
+        with contextlib.suppress(Exception):
+            self._abandon()
+
+    def _abandon(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
 
     def copy(
         self,
@@ -231,15 +275,22 @@ class ParallelCopier:
         if not parallel:
             yield from self._inline(job, items, progress)
             return
-        context = multiprocessing.get_context("forkserver")
-        with context.Pool(self._workers, initializer=_init_worker, initargs=(job,)) as pool:
-            for result in pool.imap(_run_batch, _batches(items), chunksize=1):
+        job_id = uuid.uuid4().hex
+        pool = self._get_pool()
+        finished = False
+        try:
+            tasks = ((job_id, job, batch) for batch in _batches(items))
+            for result in pool.imap(_run_batch, tasks, chunksize=1):
                 if isinstance(result, OaisError):
                     raise result
                 for copied in result:
                     if progress is not None:
                         progress(copied.size)
                     yield copied
+            finished = True
+        finally:
+            if not finished:
+                self._abandon()
 
     @staticmethod
     def _inline(

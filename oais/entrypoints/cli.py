@@ -39,7 +39,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from oais.bootstrap import Services, build, build_bag_validator
+from oais.bootstrap import Services, bag_validator, build
 from oais.config import load_settings
 from oais.domain.errors import (
     AipNotFound,
@@ -177,8 +177,13 @@ def _progress(enabled: bool) -> Iterator[_Bar | None]:
         yield _Bar(progress)
 
 
-def _services() -> Services:
-    return build(load_settings())
+@contextmanager
+def _services() -> Iterator[Services]:
+    services = build(load_settings())
+    try:
+        yield services
+    finally:
+        services.close()
 
 
 @app.command()
@@ -194,8 +199,7 @@ def ingest(
 ) -> None:
     """Ingest a SIP: check it, store it as a BagIt 1.0 AIP with PREMIS 3 metadata, catalogue it."""
     with _handled(as_json):
-        services = _services()
-        with _progress(not as_json and err.is_terminal) as bar:
+        with _services() as services, _progress(not as_json and err.is_terminal) as bar:
             result = services.ingest.ingest(path, producer=producer, title=title, aip_id=aip_id, progress=bar)
         if as_json:
             _emit_json(
@@ -226,8 +230,7 @@ def show(
 ) -> None:
     """Show what was stored: files, formats, digests, events and agents."""
     with _handled(as_json):
-        services = _services()
-        with services.catalog() as uow:
+        with _services() as services, services.catalog() as uow:
             record = uow.aips.get(aip_id, version)
         if record is None:
             raise AipNotFound(
@@ -268,8 +271,7 @@ def show(
 def rejections(as_json: JsonOption = False) -> None:
     """List the SIPs that were refused: what, when and why."""
     with _handled(as_json):
-        services = _services()
-        with services.catalog() as uow:
+        with _services() as services, services.catalog() as uow:
             found = uow.aips.rejections()
         if as_json:
             _emit_json({"rejections": [r.model_dump(mode="json") for r in found]})
@@ -286,7 +288,8 @@ def bag_validate(
 ) -> None:
     """Validate a BagIt bag: exit 0 if valid, 1 with every problem listed."""
     with _handled(as_json):
-        found = build_bag_validator().validate(path)
+        with bag_validator() as validator:
+            found = validator.validate(path)
         problems = errors(found)
         if as_json:
             _emit_json({"valid": not problems, "issues": [_issue_json(i) for i in found]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,9 @@ def test_copies_digests_and_formats_in_item_order(sip: Path, tmp_path: Path, wor
 
 def test_read_only_pass_writes_nothing(sip: Path, tmp_path: Path) -> None:
     source = FileSystemSipReader().open_sip(sip)
-    results = list(ParallelCopier(None, 2).copy(source, _items(sip), None, [DigestAlgorithm.SHA256], False))
+    copier = ParallelCopier(None, 2)
+    results = list(copier.copy(source, _items(sip), None, [DigestAlgorithm.SHA256], False))
+    copier.close()
     assert all(r.format is None for r in results) and len(results) == 303
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sip"]
 
@@ -95,3 +98,18 @@ def test_an_existing_copy_is_never_overwritten(sip: Path, tmp_path: Path) -> Non
     with pytest.raises(StorageError, match=r"empty\.dat: cannot create the copy"):
         list(ParallelCopier(None, 1).copy(source, _items(sip), dest, ALGS, False))
     assert (dest / "objects" / "empty.dat").read_bytes() == b"keep me"
+
+
+def test_abandoned_work_stops_and_the_next_copy_starts_afresh(sip: Path, tmp_path: Path) -> None:
+    source = FileSystemSipReader().open_sip(sip)
+    copier = ParallelCopier(None, 2)
+    items = _items(sip)
+    first = copier.copy(source, items, tmp_path / "a", ALGS, False)
+    next(first)
+    first.close()  # the consumer gives up after one file: the workers are stopped at once
+    written = sorted(p for p in (tmp_path / "a").rglob("*") if p.is_file())
+    time.sleep(0.5)
+    assert sorted(p for p in (tmp_path / "a").rglob("*") if p.is_file()) == written  # nothing went on writing
+    again = list(copier.copy(source, items, tmp_path / "b", ALGS, False))
+    assert len(again) == len(items)
+    copier.close()
