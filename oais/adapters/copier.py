@@ -4,6 +4,10 @@ Each file is read exactly once, in fixed-size chunks, by one worker process; eve
 every digest, to the format probe and to the copy. Memory per worker is one chunk buffer plus
 what the format probe keeps (a head and a tail), whatever the file size.
 
+Workers are forked (they start in milliseconds and inherit the code already imported) and kept
+for the next copy of the same run; the parent forks them before it holds large lists or opens
+threads of its own that matter to them: workers only read, hash, write and identify.
+
 Large copies start their write-back early (``fdatasync`` on a helper thread while the worker goes
 on reading and hashing), so that writing to disk overlaps with hashing; the store still makes the
 whole staging tree durable before it publishes.
@@ -235,6 +239,11 @@ class ParallelCopier:
             context = multiprocessing.get_context("fork")
             self._pool = context.Pool(self._workers, initializer=_init_worker, initargs=(self._identifier,))
         return self._pool
+
+    def prepare(self) -> None:
+        """Start the worker processes now (they load the format signatures while the caller goes on)."""
+        if self._workers > 1:
+            self._get_pool()
 
     def close(self) -> None:
         """Stop the worker processes (a later copy starts new ones)."""

@@ -133,6 +133,10 @@ class CopiedFile(BaseModel):
 class PayloadCopier(Protocol):
     """Reads every file once: copies it, computes every digest and identifies its format in one pass."""
 
+    def prepare(self) -> None:
+        """Start the workers ahead of the first copy, so that their start-up overlaps other work."""
+        ...
+
     def copy(
         self,
         source: SipSource,

@@ -38,6 +38,7 @@ class BagValidator:
         Raises:
             SipRejected: SIP-E008 if ``path`` cannot be read at all.
         """
+        self._copier.prepare()
         source = self._reader.open_sip(path)
         try:
             entries = list(source.entries())

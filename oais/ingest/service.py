@@ -185,6 +185,7 @@ class IngestService:
         producer, title = producer.strip(), title.strip()
         try:
             self._check_request(producer, title, aip_id)
+            self._copier.prepare()  # workers start while the SIP is listed and checked
             source = self._reader.open_sip(path)
         except SipRejected as exc:
             self._reject(path, producer, title, exc.issues)
