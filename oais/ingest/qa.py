@@ -423,6 +423,37 @@ def check_sip(entries: Iterable[SipEntry]) -> QaResult:
     )
 
 
+class BagRootFinder:
+    """Finds where a bag starts while the entries stream past (see :func:`find_bag_root`)."""
+
+    def __init__(self) -> None:
+        self._top: set[str] = set()
+        self._bagit_in: set[str] = set()
+
+    def see(self, entry: SipEntry) -> None:
+        """Take one entry into account."""
+        key = normalise_path(entry.path)
+        if not key:
+            return
+        head, sep, rest = key.partition("/")
+        self._top.add(head if sep or entry.kind is EntryKind.DIRECTORY else head + "\0file")
+        if entry.kind is EntryKind.FILE:
+            if key == "bagit.txt":
+                self._bagit_in.add("")
+            elif rest == "bagit.txt":
+                self._bagit_in.add(head)
+
+    def root(self) -> str | None:
+        """The bag's root prefix for the entries seen so far, or None."""
+        if "" in self._bagit_in:
+            return ""
+        if len(self._top) == 1:
+            (only,) = self._top
+            if only in self._bagit_in:
+                return only + "/"
+        return None
+
+
 def find_bag_root(entries: Iterable[SipEntry]) -> str | None:
     """Where a BagIt bag starts in a SIP, if the SIP is a bag.
 
@@ -436,23 +467,7 @@ def find_bag_root(entries: Iterable[SipEntry]) -> str | None:
     Returns:
         ``""`` for a bag at the root, ``"name/"`` for a bag in a single top-level folder, or None.
     """
-    top: set[str] = set()
-    bagit_in: set[str] = set()
+    finder = BagRootFinder()
     for entry in entries:
-        key = normalise_path(entry.path)
-        if not key:
-            continue
-        head, sep, rest = key.partition("/")
-        top.add(head if sep or entry.kind is EntryKind.DIRECTORY else head + "\0file")
-        if entry.kind is EntryKind.FILE:
-            if key == "bagit.txt":
-                bagit_in.add("")
-            elif rest == "bagit.txt":
-                bagit_in.add(head)
-    if "" in bagit_in:
-        return ""
-    if len(top) == 1:
-        (only,) = top
-        if only in bagit_in:
-            return only + "/"
-    return None
+        finder.see(entry)
+    return finder.root()

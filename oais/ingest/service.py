@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, overload
 
 from pydantic import BaseModel
 
@@ -55,7 +55,7 @@ from oais.domain.ports import (
     UnitOfWorkFactory,
 )
 from oais.domain.premis import Agent, AgentLink, AgentRole, AgentType, Event, EventType, Outcome
-from oais.ingest.qa import check_sip, find_bag_root
+from oais.ingest.qa import BagRootFinder, check_sip
 
 #: Namespace of the AIP ids derived from a payload fingerprint (uuid5), so that the same SIP
 #: ingested twice names the same AIP.
@@ -222,14 +222,22 @@ class IngestService:
         progress: IngestProgress,
     ) -> IngestResult:
         progress.phase("checking names")
-        entries: list[SipEntry] = list(source.entries())
-        qa = check_sip(entries)
+        # The names stream through quality assurance once; only what later steps need is kept.
+        finder = BagRootFinder()
+        # A compressed tar is read fastest in archive order; other forms in any order.
+        archive_order: dict[str, int] | None = None if source.parallel_reads else {}
+
+        def listed() -> Iterator[SipEntry]:
+            for n, entry in enumerate(source.entries()):
+                finder.see(entry)
+                if archive_order is not None:
+                    archive_order[entry.path] = n
+                yield entry
+
+        qa = check_sip(listed())
         # An issue about the SIP as a whole (an empty SIP) names the SIP itself.
         found: list[Issue] = [i if i.path else i.model_copy(update={"path": str(path)}) for i in qa.issues]
-        bag_root = find_bag_root(entries)
-        # A compressed tar is read fastest in archive order; other forms in any order.
-        archive_order = None if source.parallel_reads else {e.path: i for i, e in enumerate(entries)}
-        del entries
+        bag_root = finder.root()
         structure: BagStructure | None = None
         items: list[CopyItem]
         if bag_root is not None:
@@ -460,7 +468,7 @@ class IngestService:
         fast = self._policy.fast_algorithm
         staged = self._reader.open_sip(bag)
         try:
-            items = [CopyItem(source=f.bag_path, target=f.bag_path, size=f.size) for f in files]
+            items = _StagedItems(files)
             for f, copied in zip(
                 files,
                 self._copier.copy(staged, items, None, [fast], identify=False, progress=progress.advance),
@@ -579,6 +587,28 @@ class IngestService:
         with self._catalog() as uow:
             uow.aips.add_rejection(rejection)
             uow.commit()
+
+
+class _StagedItems(Sequence[CopyItem]):
+    """The staged copies to read back, made one at a time (a list of 100,000 would cost ~60 MiB)."""
+
+    def __init__(self, files: Sequence[FileEntry]) -> None:
+        self._files = files
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    @overload
+    def __getitem__(self, index: int) -> CopyItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CopyItem]: ...
+
+    def __getitem__(self, index: int | slice) -> CopyItem | Sequence[CopyItem]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        f = self._files[index]
+        return CopyItem(source=f.bag_path, target=f.bag_path, size=f.size)
 
 
 def payload_fingerprint(files: Iterable[FileEntry], algorithm: DigestAlgorithm) -> str:
