@@ -116,20 +116,10 @@ def small_ready(folder: Path) -> bool:
     return (folder.parent / f"{folder.name}.complete").exists()
 
 
-def _status_kib(pid: int, key: str) -> int:
+def _proc_kib(pid: int, name: str, key: str) -> int:
+    """A ``key: N kB`` figure from ``/proc/<pid>/<name>`` (0 once the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _rollup_kib(pid: int, key: str) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
+        with open(f"/proc/{pid}/{name}") as f:
             for line in f:
                 if line.startswith(key):
                     return int(line.split()[1])
@@ -167,10 +157,10 @@ class PeakMemory:
         while not self._stop.is_set():
             total = 0
             for p in self._tree():
-                rss = _status_kib(p, "VmRSS:")
+                rss = _proc_kib(p, "status", "VmRSS:")
                 self.max_single = max(self.max_single, rss)
                 # Proportional set size: pages shared between the forked workers count once overall.
-                total += _rollup_kib(p, "Pss:")
+                total += _proc_kib(p, "smaps_rollup", "Pss:")
             self.max_total = max(self.max_total, total)
             time.sleep(0.05)
 

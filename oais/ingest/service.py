@@ -350,16 +350,7 @@ class IngestService:
             with self._catalog() as uow:
                 uow.aips.add(AipRecord(aip=aip, version=version, files=files, events=events, agents=agents))
                 uow.commit()
-        return IngestResult(
-            aip_id=aip_id,
-            version=1,
-            files=version.files,
-            bytes=version.bytes,
-            bag_path=location,
-            created=now,
-            status="stored",
-            warnings=warnings(found),
-        )
+        return _result(version, "stored", found)
 
     def _file_entry(
         self, copied: CopiedFile, bag_root: str | None, cache: dict[FormatFacts, FormatFacts]

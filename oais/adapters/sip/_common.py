@@ -8,6 +8,7 @@ import os
 import zipfile
 import zlib
 from collections.abc import Callable
+from typing import BinaryIO
 
 from oais.domain.errors import SipRejected, ValidationFailed
 from oais.domain.issues import issue
@@ -48,6 +49,18 @@ def too_large(path: str, size: int, limit: int) -> ValidationFailed:
         f"{path} is {size} bytes, more than the {limit} bytes read whole",
         [],
     )
+
+
+def read_whole(open_member: Callable[[str], BinaryIO], path: str, size: int, limit: int) -> bytes:
+    """Read a member of ``size`` bytes whole, refusing one above ``limit`` (``read_bytes`` of a source).
+
+    Raises:
+        ValidationFailed: if ``size`` is above ``limit``.
+    """
+    if size > limit:
+        raise too_large(path, size, limit)
+    with open_member(path) as stream:
+        return stream.read()
 
 
 class FileSlice(io.RawIOBase):

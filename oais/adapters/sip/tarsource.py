@@ -24,9 +24,9 @@ from oais.adapters.sip._common import (
     FileSlice,
     buffered,
     decode_name,
+    read_whole,
     rejected,
     tidy_member_name,
-    too_large,
 )
 from oais.domain.errors import NotFound
 from oais.domain.packages import EntryKind, SipEntry, SipForm
@@ -233,11 +233,7 @@ class TarSource:
             NotFound: if there is no such regular file.
             ValidationFailed: if it is larger than ``limit`` bytes.
         """
-        info = self._file(path)
-        if info.size > limit:
-            raise too_large(path, info.size, limit)
-        with self.open(path) as f:
-            return f.read()
+        return read_whole(self.open, path, self._file(path).size, limit)
 
     def close(self) -> None:
         """Close the decompressing reader, if one is open."""

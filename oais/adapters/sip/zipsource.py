@@ -27,9 +27,9 @@ from oais.adapters.sip._common import (
     Closing,
     buffered,
     decode_name,
+    read_whole,
     rejected,
     tidy_member_name,
-    too_large,
 )
 from oais.domain.errors import NotFound
 from oais.domain.packages import EntryKind, SipEntry, SipForm
@@ -333,11 +333,7 @@ class ZipSource:
             NotFound: if there is no such regular file.
             ValidationFailed: if it is larger than ``limit`` bytes.
         """
-        m = self._file(path)
-        if m.size > limit:
-            raise too_large(path, m.size, limit)
-        with self.open(path) as s:
-            return s.read()
+        return read_whole(self.open, path, self._file(path).size, limit)
 
     def close(self) -> None:
         """Forget the parsed central directory (no file stays open between calls)."""
