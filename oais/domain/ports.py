@@ -137,6 +137,10 @@ class PayloadCopier(Protocol):
         """Start the workers ahead of the first copy, so that their start-up overlaps other work."""
         ...
 
+    def close(self) -> None:
+        """Stop the workers when no copy is coming soon (a later copy starts them again)."""
+        ...
+
     def copy(
         self,
         source: SipSource,

@@ -468,6 +468,8 @@ class IngestService:
                 if copied.digests[fast] != f.digests[fast]:
                     raise FixityMismatch(str(bag / f.bag_path), fast, f.digests[fast], copied.digests[fast])
             del items
+            # The workers are done: their memory goes back before the bag's tag files are re-read.
+            self._copier.close()
             structure = self._codec.read_structure(self._bag_files(staged, ""))
         finally:
             staged.close()
