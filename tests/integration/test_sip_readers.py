@@ -497,3 +497,18 @@ def test_in_memory_check_that_stream_is_binary(tmp_path: Path) -> None:
     with open_sip(root).open("a") as f:
         assert isinstance(f, io.BufferedIOBase | io.RawIOBase)
         assert f.read(2) == b"ab"
+
+
+def test_a_member_too_large_to_read_whole_is_a_coded_rejection(tmp_path: Path) -> None:
+    from oais.adapters.sip import FileSystemSipReader
+    from oais.domain.errors import SipRejected
+
+    sip = tmp_path / "sip"
+    sip.mkdir()
+    (sip / "bag-info.txt").write_bytes(b"x" * 100)
+    source = FileSystemSipReader().open_sip(sip)
+    with pytest.raises(SipRejected) as caught:
+        source.read_bytes("bag-info.txt", limit=10)
+    [problem] = caught.value.issues
+    assert problem.code == "SIP-E008" and problem.path == "bag-info.txt"
+    assert "100 bytes" in problem.message

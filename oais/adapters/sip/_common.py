@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Callable
 from typing import BinaryIO
 
-from oais.domain.errors import SipRejected, ValidationFailed
+from oais.domain.errors import SipRejected
 from oais.domain.issues import issue
 
 
@@ -43,19 +43,17 @@ def rejected(location: str, problem: str) -> SipRejected:
     )
 
 
-def too_large(path: str, size: int, limit: int) -> ValidationFailed:
-    """The error :meth:`read_bytes` raises for a file above its limit."""
-    return ValidationFailed(
-        f"{path} is {size} bytes, more than the {limit} bytes read whole",
-        [],
-    )
+def too_large(path: str, size: int, limit: int) -> SipRejected:
+    """The error :meth:`read_bytes` raises for a file above its limit (a coded, recordable rejection)."""
+    message = f"is {size} bytes, more than the {limit} bytes a tag or metadata file may have"
+    return SipRejected(f"{path} {message}", [issue("SIP-E008", path, message)])
 
 
 def read_whole(open_member: Callable[[str], BinaryIO], path: str, size: int, limit: int) -> bytes:
     """Read a member of ``size`` bytes whole, refusing one above ``limit`` (``read_bytes`` of a source).
 
     Raises:
-        ValidationFailed: if ``size`` is above ``limit``.
+        SipRejected: SIP-E008 if ``size`` is above ``limit``.
     """
     if size > limit:
         raise too_large(path, size, limit)

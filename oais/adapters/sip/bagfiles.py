@@ -47,7 +47,7 @@ class SourceBagFiles:
 
         Raises:
             NotFound: if there is no such file.
-            ValidationFailed: if it is too large to read whole.
+            SipRejected: SIP-E008 if it is too large to read whole.
         """
         return self._source.read_bytes(self._root + path)
 

@@ -137,7 +137,7 @@ class DirectorySource:
 
         Raises:
             NotFound: if there is no such regular file.
-            ValidationFailed: if it is larger than ``limit`` bytes.
+            SipRejected: SIP-E008 if it is larger than ``limit`` bytes.
         """
         with self.open(path) as f:
             data = f.read(limit + 1)

@@ -331,7 +331,7 @@ class ZipSource:
 
         Raises:
             NotFound: if there is no such regular file.
-            ValidationFailed: if it is larger than ``limit`` bytes.
+            SipRejected: SIP-E008 if it is larger than ``limit`` bytes.
         """
         return read_whole(self.open, path, self._file(path).size, limit)
 
