@@ -29,6 +29,15 @@ from oais.domain.packages import (
     SipForm,
 )
 from oais.domain.premis import Agent, Event
+from oais.domain.storage import (
+    LocationInfo,
+    ObjectInfo,
+    ReadItem,
+    ReadResult,
+    Retention,
+    WriteItem,
+    WriteResult,
+)
 
 
 class Clock(Protocol):
@@ -336,6 +345,99 @@ class AipStore(Protocol):
         Raises:
             NotFound: if the version is not published.
         """
+        ...
+
+
+class ObjectStore(Protocol):
+    """One archival storage location's object space: a local directory or an S3 bucket (and prefix).
+
+    Keys are '/'-separated and relative to the location's root. Objects are written once: an
+    existing key is never overwritten unless the item says ``replace`` (objects of a version that is
+    not complete yet), and there is no delete (deaccession is a separate, approved workflow).
+    Every error names the location.
+    """
+
+    @property
+    def name(self) -> str:
+        """The location's name (from the configuration)."""
+        ...
+
+    def describe(self) -> LocationInfo:
+        """Ask the location what it is and whether it can lock objects.
+
+        Raises:
+            StorageError: one line naming the location if it cannot be reached, the credentials are
+                refused or the bucket does not exist.
+        """
+        ...
+
+    def write(
+        self,
+        items: Sequence[WriteItem],
+        retention: Retention | None = None,
+        now: datetime | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[WriteResult]:
+        """Write objects, several at once, large ones in parts, each part checked by the server.
+
+        The bytes sent are hashed on the way and must have the item's sha256; an object whose bytes
+        differ is not kept. An object already present with the same size and sha256 is not written
+        again (a rerun after a crash), one present with other content is an error unless the item
+        says ``replace``.
+
+        Args:
+            items: what to write.
+            retention: lock every written object until ``now`` + the retention period, where the
+                location supports Object Lock (ignored where it does not: see :meth:`describe`).
+            now: the time the retention counts from.
+            progress: called with a number of bytes each time some are sent.
+
+        Returns:
+            One result per item, in any order, as each completes.
+
+        Raises:
+            ConflictError: a key holds other content and the item may not replace it.
+            FixityMismatch: the bytes read for sending do not have the item's sha256.
+            StorageError: the location failed (naming it and the key).
+        """
+        ...
+
+    def read(
+        self, items: Sequence[ReadItem], progress: Callable[[int], None] | None = None
+    ) -> Iterator[ReadResult]:
+        """Read objects whole, several at once, computing the sha256 of the bytes as they arrive.
+
+        A missing or unreadable object is reported in its result (``problem``), not raised, so that a
+        verification can report every file.
+
+        Returns:
+            One result per item, in any order, as each completes.
+
+        Raises:
+            StorageError: the location as a whole failed (unreachable, credentials refused), or a
+                destination file cannot be written.
+        """
+        ...
+
+    def get_bytes(self, key: str, limit: int = 256 << 20) -> bytes:
+        """Read a small object whole (tag files, premis.xml, event log segments).
+
+        Raises:
+            NotFound: if there is no such object.
+            StorageError: if it is larger than ``limit`` or the location failed.
+        """
+        ...
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """The object's size and metadata, or None if there is no such object."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order."""
+        ...
+
+    def children(self, prefix: str) -> Iterator[str]:
+        """The distinct next path segments below ``prefix`` (which ends with '/'), in order."""
         ...
 
 

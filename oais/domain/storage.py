@@ -1,0 +1,170 @@
+"""Archival storage: locations, objects, copies, retention and the storage policy.
+
+A *location* is one place that holds copies of AIPs: a directory on a local file system or a bucket
+(with an optional key prefix) on an S3 service such as Ceph RGW. Inside a location everything is an
+*object* named by a '/'-separated *key*; ``docs/aip-layout.md`` documents which keys hold what.
+Where a location is and how to reach it is configuration (``oais.config``); which locations must
+hold a copy, and for how long objects are locked, is policy (``policies/storage.toml``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: What a location name may look like (it appears in commands, messages and the catalog).
+LOCATION_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+class RetentionMode(StrEnum):
+    """S3 Object Lock retention modes."""
+
+    GOVERNANCE = "GOVERNANCE"  # privileged users may shorten or remove it (with a bypass header)
+    COMPLIANCE = "COMPLIANCE"  # nobody may shorten it or delete the object before it ends
+
+
+class Retention(BaseModel):
+    """How long every object of an AIP is locked against deletion, where the location can lock."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: RetentionMode
+    days: int = Field(ge=1, le=365 * 200)
+
+    def until(self, now: datetime) -> datetime:
+        """The end of the retention for an object written at ``now``."""
+        return now + timedelta(days=self.days)
+
+
+class StoragePolicy(BaseModel):
+    """The storage policy (``policies/storage.toml``): where copies go and how they are protected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    title: str = ""
+    #: Every location that must hold a verified copy of every AIP version, by name.
+    locations: tuple[str, ...] = Field(min_length=1)
+    #: Retention for locations whose bucket has S3 Object Lock (None: no retention is asked for).
+    retention: Retention | None = None
+
+    @field_validator("locations")
+    @classmethod
+    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if LOCATION_NAME.fullmatch(name) is None:
+                raise ValueError(f"{name!r} is not a location name (lower-case letters, digits, '-', '_')")
+        if len(set(value)) != len(value):
+            raise ValueError("a location is named twice")
+        return value
+
+    @property
+    def reference(self) -> str:
+        """How events cite this policy."""
+        return f"{self.id}@{self.version}"
+
+
+class LocationKind(StrEnum):
+    """The kinds of storage a location can be."""
+
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class LocationInfo(BaseModel):
+    """What a location is and what it can do, as found by asking it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: LocationKind
+    uri: str  # e.g. "file:///srv/oais/store" or "s3://aips-a/prefix/ at http://127.0.0.1:7480"
+    object_lock: bool  # objects can be locked against deletion (S3 Object Lock enabled on the bucket)
+    versioned: bool = False  # the bucket keeps older versions of an overwritten key
+
+
+class ObjectInfo(BaseModel):
+    """One stored object, as listed or looked up (its content is not read)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    size: int
+    modified: datetime | None = None
+    #: The sha256 the object was written with, from its metadata (S3 ``x-amz-meta-sha256``); a hint
+    #: for listings only: fixity is always checked by reading the bytes.
+    sha256: str | None = None
+    retain_until: datetime | None = None
+    retention_mode: RetentionMode | None = None
+
+
+class WriteItem(BaseModel):
+    """One object to write: from a local file or from bytes in memory."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    size: int
+    sha256: str  # the digest of record: the bytes sent must have it, or nothing is kept
+    path: str | None = None  # a local file to send
+    data: bytes | None = None  # or the bytes themselves (small tag files, event log segments)
+    #: Allow replacing an existing object with different content. Only for objects of a version that
+    #: is not yet complete (its bagit.txt is absent), never for an object of a stored AIP.
+    replace: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WriteItem:
+        if (self.path is None) == (self.data is None):
+            raise ValueError("a write item has either a path or data")
+        return self
+
+
+class WriteOutcome(StrEnum):
+    """What writing one object did."""
+
+    WRITTEN = "written"
+    PRESENT = "present"  # an object with the same size and sha256 was already there: not written again
+
+
+class WriteResult(BaseModel):
+    """The result of writing one object."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    outcome: WriteOutcome
+
+
+class ReadItem(BaseModel):
+    """One object to read whole: hashed, and written to a local file if ``dest`` is given."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    dest: str | None = None
+
+
+class ReadResult(BaseModel):
+    """What reading one object found: its size and digests, or why it could not be read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    size: int = 0
+    sha256: str | None = None
+    #: None if the object was read whole; otherwise "missing" or a one-line reason.
+    problem: str | None = None
+
+
+class Copy(BaseModel):
+    """One copy of an AIP version at one location, as the catalog knows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    location: str
+    stored: datetime  # when the copy was written and verified
+    verified: datetime | None = None  # when its fixity was last checked in full (None: not since rebuild)
