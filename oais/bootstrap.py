@@ -6,6 +6,7 @@ schema), and the store creates its directories on first use.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,12 +19,16 @@ from oais.adapters.catalog.uow import sql_unit_of_work_factory
 from oais.adapters.clock import SystemClock
 from oais.adapters.copier import ParallelCopier
 from oais.adapters.formats.fido_identifier import FidoIdentifier
-from oais.adapters.local_store import LocalAipStore
-from oais.adapters.policy_files import load_ingest_policy
+from oais.adapters.local_store import LocalScratch
+from oais.adapters.policy_files import load_ingest_policy, load_storage_policy
 from oais.adapters.premis.codec import PremisXmlCodec
 from oais.adapters.sip import FileSystemSipReader, SourceBagFiles
-from oais.config import Settings
-from oais.domain.ports import UnitOfWorkFactory
+from oais.adapters.storage.local import LocalObjectStore
+from oais.adapters.storage.s3 import S3ObjectStore
+from oais.archival_storage.service import ArchivalStorage
+from oais.config import LocalLocation, S3Location, Settings, credentials
+from oais.domain.ports import ObjectStore, UnitOfWorkFactory
+from oais.domain.premis import Agent, AgentType
 from oais.ingest.bag_validation import BagValidator
 from oais.ingest.service import IngestService, SoftwareInfo
 
@@ -44,7 +49,8 @@ class Services:
     ingest: IngestService
     bag_validator: BagValidator
     catalog: UnitOfWorkFactory
-    store: LocalAipStore
+    storage: ArchivalStorage
+    premis: PremisXmlCodec
     copiers: tuple[ParallelCopier, ...] = ()
 
     def close(self) -> None:
@@ -69,6 +75,59 @@ def bag_validator(workers: int | None = None) -> Iterator[BagValidator]:
         copier.close()
 
 
+def software_agent() -> Agent:
+    """This software as a PREMIS agent."""
+    version = software_version()
+    return Agent(
+        identifier=f"software:oais/{version}",
+        name="oais",
+        type=AgentType.SOFTWARE,
+        version=version,
+        note="preservation repository software",
+    )
+
+
+def object_store(name: str, location: LocalLocation | S3Location, workers: int | None = None) -> ObjectStore:
+    """The object store of one configured location (no connection is made here).
+
+    Raises:
+        ConfigError: an S3 location has no credentials.
+    """
+    if isinstance(location, LocalLocation):
+        return LocalObjectStore(name, location.root, concurrency=max(2, workers or os.cpu_count() or 2))
+    keys = credentials(name, location)
+    return S3ObjectStore(
+        name,
+        endpoint=location.endpoint,
+        bucket=location.bucket,
+        access_key=keys.access_key,
+        secret_key=keys.secret_key,
+        prefix=location.prefix,
+        region=location.region,
+        ca_bundle=location.ca_bundle,
+        part_size=location.part_size_mib << 20,
+        concurrency=location.concurrency,
+    )
+
+
+def archival_storage(settings: Settings, catalog: UnitOfWorkFactory) -> ArchivalStorage:
+    """The archival storage service over every configured location.
+
+    Raises:
+        ConfigError: the storage policy is invalid or names a location that is not configured.
+    """
+    policy = load_storage_policy(settings.policies)
+    return ArchivalStorage(
+        locations={n: object_store(n, loc, settings.workers) for n, loc in settings.locations.items()},
+        policy=policy,
+        catalog=catalog,
+        bag_codec=BagItCodec(),
+        clock=SystemClock(),
+        software=software_agent(),
+        scratch=settings.staging,
+    )
+
+
 def build(settings: Settings) -> Services:
     """Build the services for ``settings``.
 
@@ -80,7 +139,8 @@ def build(settings: Settings) -> Services:
     settings.home.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     catalog = sql_unit_of_work_factory(settings.database_url)
-    store = LocalAipStore(settings.store_root)
+    storage = archival_storage(settings, catalog)
+    premis = PremisXmlCodec(settings.schemas)
     reader = FileSystemSipReader()
     codec = BagItCodec()
     copier = ParallelCopier(identifier=FidoIdentifier(), workers=settings.workers)
@@ -89,8 +149,9 @@ def build(settings: Settings) -> Services:
         bag_files=SourceBagFiles,
         copier=copier,
         bag_codec=codec,
-        premis=PremisXmlCodec(settings.schemas),
-        store=store,
+        premis=premis,
+        scratch=LocalScratch(settings.staging),
+        storage=storage,
         catalog=catalog,
         clock=SystemClock(),
         policy=policy,
@@ -102,6 +163,7 @@ def build(settings: Settings) -> Services:
         ingest=ingest,
         bag_validator=_bag_validator(validator_copier),
         catalog=catalog,
-        store=store,
+        storage=storage,
+        premis=premis,
         copiers=(copier, validator_copier),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,21 @@ def fresh_postgres_url() -> Iterator[str]:
     yield from _fresh_database()
 
 
+@pytest.fixture
+def new_postgres_database() -> Iterator[Callable[[], str]]:
+    """Call it for each fresh, empty PostgreSQL database a test needs; all are dropped afterwards."""
+    made: list[Iterator[str]] = []
+
+    def make() -> str:
+        database = _fresh_database()
+        made.append(database)
+        return next(database)
+
+    yield make
+    for database in made:
+        next(database, None)
+
+
 # --- Ceph RGW (S3) ------------------------------------------------------------------------------
 
 
@@ -119,7 +134,7 @@ class S3Service:
 
 @pytest.fixture(scope="session")
 def s3() -> S3Service:
-    """The Ceph RGW named by ``OAIS_TEST_S3_ENDPOINT``/``_ACCESS_KEY``/``_SECRET_KEY`` (ops/test.sh sets them).
+    """The Ceph RGW named by the ``OAIS_TEST_S3_*`` variables (ops/test.sh sets them).
 
     Tests that need it fail when it is not configured, so that a missing server is never mistaken
     for a pass; ``OAIS_TEST_S3=skip`` skips them instead.

@@ -1,19 +1,16 @@
-"""The embedded default store: AIP versions as bag directories on a local file system.
+"""Local scratch space where AIP versions are built, and durability helpers for local files.
 
-Layout under the store root::
+Layout under the scratch root (``OAIS_STAGING``)::
 
-    aips/<aip id>/v<version>/     one published bag per version (never modified after publishing)
-    staging/<random>/bag/         bags being built; each staging directory holds a locked ``.lock``
+    <random>/bag/         a bag being built; each staging directory holds a locked ``.lock``
 
-A bag is built in staging, made durable (``syncfs`` of the file system), then published with one
-``rename`` into ``aips/``: readers see a whole version or nothing. A staging directory whose lock
-is free belongs to a process that died (``kill -9``); it is removed the next time staging is used.
+A staging directory whose lock is free belongs to a process that died (``kill -9``); it is removed
+the next time staging is used. Storage locations are elsewhere (``oais.adapters.storage``).
 """
 
 from __future__ import annotations
 
 import ctypes
-import errno
 import fcntl
 import os
 import shutil
@@ -23,9 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from oais.domain.errors import AipExists, NotFound, StorageError
-from oais.domain.packages import aip_id_problem
-from oais.domain.ports import Staging
+from oais.domain.errors import StorageError
 
 
 @dataclass
@@ -81,33 +76,25 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-class LocalAipStore:
-    """Implements the ``AipStore`` port on a local directory."""
+class LocalScratch:
+    """Implements the ``ScratchSpace`` port on a local directory."""
 
     def __init__(self, root: Path) -> None:
         """Args:
-        root: the store's directory (created on first use).
+        root: the scratch directory (created on first use).
         """
         self.root = root
-        self._aips = root / "aips"
-        self._staging = root / "staging"
-
-    def _version_dir(self, aip_id: str, version: int) -> Path:
-        problem = aip_id_problem(aip_id)
-        if problem is not None:
-            raise NotFound(problem)
-        return self._aips / aip_id / f"v{version}"
 
     def clean_stale_staging(self) -> int:
         """Remove staging directories left by processes that died. Returns how many were removed."""
-        if not self._staging.is_dir():
+        if not self.root.is_dir():
             return 0
         removed = 0
-        for entry in self._staging.iterdir():
+        for entry in self.root.iterdir():
             lock_path = entry / ".lock"
             try:
                 fd = os.open(lock_path, os.O_RDWR)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 # A directory without a lock is either being created right now or a leftover
                 # from a crash between mkdir and lock creation; only the latter is old.
                 continue
@@ -117,7 +104,7 @@ class LocalAipStore:
                 os.close(fd)
                 continue  # its owner is alive
             try:
-                shutil.rmtree(entry)
+                shutil.rmtree(entry, ignore_errors=True)
                 removed += 1
             finally:
                 os.close(fd)
@@ -125,9 +112,9 @@ class LocalAipStore:
 
     @contextmanager
     def staging(self) -> Iterator[LocalStaging]:
-        """A fresh, locked staging directory; removed on exit unless its bag was published."""
+        """A fresh, locked staging directory; removed on exit."""
         self.clean_stale_staging()
-        root = self._staging / uuid.uuid4().hex
+        root = self.root / uuid.uuid4().hex
         try:
             root.mkdir(parents=True)
             lock_fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -141,45 +128,3 @@ class LocalAipStore:
         finally:
             shutil.rmtree(root, ignore_errors=True)
             os.close(lock_fd)
-
-    def publish(self, staging: Staging, aip_id: str, version: int) -> str:
-        """Make the staged bag durable and publish it atomically. See ``AipStore.publish``."""
-        if not isinstance(staging, LocalStaging) or staging.root.parent != self._staging:
-            raise StorageError(f"{staging.path}: not a staging directory of the store at {self.root}")
-        target = self._version_dir(aip_id, version)
-        if target.exists():
-            raise AipExists(f"AIP {aip_id} version {version} is already stored at {target}")
-        make_durable(staging.path)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging.path, target)
-        except OSError as exc:
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise AipExists(f"AIP {aip_id} version {version} is already stored at {target}") from exc
-            raise StorageError(f"{target}: cannot publish the staged bag: {exc.strerror}") from exc
-        fsync_directory(target.parent)
-        fsync_directory(self._aips)
-        staging.published = True
-        return str(target)
-
-    def exists(self, aip_id: str, version: int) -> bool:
-        """True if the version is published."""
-        try:
-            return (self._version_dir(aip_id, version) / "bagit.txt").is_file()
-        except NotFound:
-            return False
-
-    def location(self, aip_id: str, version: int) -> str:
-        """The version's bag directory."""
-        return str(self._version_dir(aip_id, version))
-
-    def bag_path(self, aip_id: str, version: int) -> Path:
-        """The published bag directory.
-
-        Raises:
-            NotFound: if that version is not published.
-        """
-        path = self._version_dir(aip_id, version)
-        if not (path / "bagit.txt").is_file():
-            raise NotFound(f"AIP {aip_id} version {version} is not in the store at {self.root}")
-        return path

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from oais.domain.errors import ConfigError
 from oais.domain.policy import IngestPolicy
+from oais.domain.storage import StoragePolicy
+
+_Policy = TypeVar("_Policy", bound=BaseModel)
 
 
 def load_ingest_policy(policies_dir: Path) -> IngestPolicy:
@@ -17,18 +21,30 @@ def load_ingest_policy(policies_dir: Path) -> IngestPolicy:
     Raises:
         ConfigError: naming the file and every problem in it.
     """
-    path = policies_dir / "ingest.toml"
+    return _load(policies_dir / "ingest.toml", IngestPolicy, "ingest policy")
+
+
+def load_storage_policy(policies_dir: Path) -> StoragePolicy:
+    """Read ``storage.toml`` from ``policies_dir``.
+
+    Raises:
+        ConfigError: naming the file and every problem in it.
+    """
+    return _load(policies_dir / "storage.toml", StoragePolicy, "storage policy")
+
+
+def _load(path: Path, model: type[_Policy], what: str) -> _Policy:
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the ingest policy: {exc.strerror}") from exc
+        raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return IngestPolicy.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in exc.errors()
         )
-        raise ConfigError(f"{path}: invalid ingest policy: {problems}") from exc
+        raise ConfigError(f"{path}: invalid {what}: {problems}") from exc

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -11,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
 from oais.domain.premis import Agent, Event
+from oais.domain.storage import Copy
 
 #: What an AIP identifier may look like: it names a directory or key prefix in every store.
 AIP_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -108,7 +111,8 @@ class AipVersion(BaseModel):
     files: int
     bytes: int
     payload_fingerprint: str  # sha256 over the sorted "sha256  path" lines of the payload files
-    location: str  # where the store keeps the bag (a path for the local store, a URI otherwise)
+    #: The version's key prefix in every location ("aips/<aip id>/v<version>", see docs/aip-layout.md).
+    location: str
 
 
 class Aip(BaseModel):
@@ -130,6 +134,8 @@ class AipRecord(BaseModel):
     files: list[FileEntry]
     events: list[Event]
     agents: list[Agent]
+    #: The verified copies at storage locations (one per location).
+    copies: list[Copy] = []
 
 
 class Rejection(BaseModel):
@@ -143,3 +149,14 @@ class Rejection(BaseModel):
     title: str
     date_time: datetime
     issues: tuple[Issue, ...]
+
+
+def payload_fingerprint(files: Iterable[FileEntry], algorithm: DigestAlgorithm) -> str:
+    """A sha256 over the sorted ``<digest>  <bag path>`` lines of every stored file.
+
+    Two SIPs with the same fingerprint hold the same files under the same names.
+    """
+    h = hashlib.sha256()
+    for line in sorted(f"{f.digests[algorithm]}  {f.bag_path}\n" for f in files):
+        h.update(line.encode("utf-8", "surrogateescape"))
+    return h.hexdigest()

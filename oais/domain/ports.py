@@ -30,11 +30,13 @@ from oais.domain.packages import (
 )
 from oais.domain.premis import Agent, Event
 from oais.domain.storage import (
+    Copy,
     LocationInfo,
     ObjectInfo,
     ReadItem,
     ReadResult,
     Retention,
+    Segment,
     WriteItem,
     WriteResult,
 )
@@ -252,13 +254,16 @@ class BagCodec(Protocol):
         bag_dir: Path,
         payload: Iterable[tuple[str, int, Mapping[DigestAlgorithm, str]]],
         info: Sequence[tuple[str, str]],
+        fetch: Sequence[tuple[str, int, str]] = (),
     ) -> None:
-        """Write bagit.txt, payload manifests, bag-info.txt (with Payload-Oxum) and tag manifests.
+        """Write bagit.txt, payload manifests, bag-info.txt (with Payload-Oxum), fetch.txt and tag
+        manifests.
 
         Args:
-            bag_dir: the bag's root; payload files are already under ``data/``.
+            bag_dir: the bag's root; payload files are already under ``data/`` (except fetched ones).
             payload: (bag-relative path, size, digests) for every payload file.
             info: bag-info.txt fields in order (Payload-Oxum and Bagging-Date are added).
+            fetch: (URL, size, bag path) of payload files stored elsewhere; written to fetch.txt.
         """
         ...
 
@@ -312,39 +317,11 @@ class Staging(Protocol):
         ...
 
 
-class AipStore(Protocol):
-    """Archival storage of AIP versions as bags."""
+class ScratchSpace(Protocol):
+    """Local scratch space where AIP versions are built before they go to storage."""
 
     def staging(self) -> AbstractContextManager[Staging]:
-        """A fresh staging directory, removed on exit unless it was published."""
-        ...
-
-    def publish(self, staging: Staging, aip_id: str, version: int) -> str:
-        """Make a staged bag durable, verify it, and publish it atomically as ``aip_id`` ``version``.
-
-        Returns:
-            The version's location (see :meth:`location`).
-
-        Raises:
-            AipExists: if that version is already published.
-            StorageError: if it cannot be made durable or published.
-        """
-        ...
-
-    def exists(self, aip_id: str, version: int) -> bool:
-        """True if the version is published."""
-        ...
-
-    def location(self, aip_id: str, version: int) -> str:
-        """Where the version's bag can be read (a local path for the local store)."""
-        ...
-
-    def bag_path(self, aip_id: str, version: int) -> Path:
-        """The published bag as a local directory.
-
-        Raises:
-            NotFound: if the version is not published.
-        """
+        """A fresh staging directory, removed on exit (whatever happens)."""
         ...
 
 
@@ -360,6 +337,11 @@ class ObjectStore(Protocol):
     @property
     def name(self) -> str:
         """The location's name (from the configuration)."""
+        ...
+
+    def locate(self, key: str) -> str:
+        """Where an object is, for people: a file path for a local location, an s3:// URI otherwise
+        (no I/O)."""
         ...
 
     def describe(self) -> LocationInfo:
@@ -479,6 +461,47 @@ class AipRepository(Protocol):
 
     def rejections(self) -> builtins.list[Rejection]:
         """Every refused SIP, oldest first."""
+        ...
+
+    def versions(self) -> Iterator[AipVersion]:
+        """Every AIP version, by AIP (oldest AIP first), then by version."""
+        ...
+
+    def add_events(self, aip_id: str, version: int, events: Sequence[Event], agents: Sequence[Agent]) -> None:
+        """Record events that happened to a stored version after its ingest (replication, fixity
+        checks…), with the agents they name (agents already known are kept as they are).
+
+        Raises:
+            CatalogError: no such version, an event identifier is taken, or the database fails.
+        """
+        ...
+
+    def put_copy(self, aip_id: str, version: int, copy: Copy) -> None:
+        """Record a copy of a version at a location, replacing what was known about that location.
+
+        Raises:
+            CatalogError: no such version, or the database fails.
+        """
+        ...
+
+    def copies(self, location: str | None = None) -> builtins.list[tuple[str, int, Copy]]:
+        """(AIP id, version, copy) of every copy, or of every copy at ``location``, by AIP and version."""
+        ...
+
+    def add_segment(self, segment: Segment) -> None:
+        """Remember an event log segment written to a location.
+
+        Raises:
+            CatalogError: that location already has a segment with this sequence number.
+        """
+        ...
+
+    def segments(self, location: str) -> builtins.list[Segment]:
+        """The event log segments written to ``location``, by sequence number."""
+        ...
+
+    def is_empty(self) -> bool:
+        """True if the catalog holds no AIP, rejection, event or segment (a rebuild target)."""
         ...
 
 

@@ -168,3 +168,23 @@ class Copy(BaseModel):
     location: str
     stored: datetime  # when the copy was written and verified
     verified: datetime | None = None  # when its fixity was last checked in full (None: not since rebuild)
+    objects: int = Field(ge=0)  # objects stored under the version's prefix (unchanged payload is not)
+    bytes: int = Field(ge=0)  # their total size
+
+
+class Segment(BaseModel):
+    """One segment of a location's append-only event log, as the catalog remembers it.
+
+    Each segment names the sha256 of the one before it; the catalog keeps every segment's own
+    sha256, so that an edit of the newest segment is detected too.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    location: str
+    sequence: int = Field(ge=1)
+    key: str
+    sha256: str
+    previous: str | None  # sha256 of segment ``sequence - 1``; None for the first
+    events: int = Field(ge=0)
+    created: datetime

@@ -5,12 +5,14 @@ Exit codes (stable; scripts rely on them):
 ==== ===========================================================================
 code meaning
 ==== ===========================================================================
-0    success (an accepted SIP, a valid bag, a shown AIP)
-1    the input was rejected: every problem is listed (SIP rejected, bag invalid)
+0    success (an accepted SIP, a valid bag, a shown AIP, every copy or log found whole)
+1    the input was rejected, or a check found problems: every problem is listed (SIP rejected,
+     bag invalid, a stored file altered or missing, an event log broken)
 2    the command line is wrong (unknown option, missing argument)
 3    not found (no such AIP or path)
 4    conflict with what the archive holds (an AIP id taken by other content)
-5    storage failed (nothing was published)
+5    storage failed (a location unreachable, refused the credentials or lacks its bucket; an
+     ingest that fails so is not in the catalog, and a rerun completes it)
 6    the catalog failed
 7    configuration or policy is invalid
 8    an external tool failed
@@ -39,6 +41,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from oais.archival_storage.rebuild import rebuild_catalog
 from oais.bootstrap import Services, bag_validator, build
 from oais.config import load_settings
 from oais.domain.errors import (
@@ -84,6 +87,12 @@ app = typer.Typer(
 )
 bag_app = typer.Typer(help="BagIt bags (RFC 8493).", no_args_is_help=True)
 app.add_typer(bag_app, name="bag")
+storage_app = typer.Typer(help="Archival storage: locations, copies, fixity.", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
+events_app = typer.Typer(help="The event logs kept at every location.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+catalog_app = typer.Typer(help="The catalog database.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -218,6 +227,7 @@ def ingest(
         out.print(f"ACCEPTED: AIP {result.aip_id} version {result.version} {verb}", markup=False)
         out.print(f"  files: {result.files}  bytes: {result.bytes}", markup=False)
         out.print(f"  bag:   {result.bag_path}", markup=False)
+        out.print(f"  copies verified at: {', '.join(result.copies)}", markup=False)
         if result.warnings:
             _print_issues(result.warnings, out)
 
@@ -245,8 +255,14 @@ def show(
         print_(f"  title:     {a.title}", markup=False)
         print_(f"  producer:  {a.producer}", markup=False)
         print_(f"  created:   {v.created.isoformat()}", markup=False)
-        print_(f"  stored at: {v.location}", markup=False)
+        print_(f"  stored at: {v.location}/ in every location", markup=False)
         print_(f"  files:     {v.files} ({v.bytes} bytes)", markup=False)
+        print_("\nCopies (location, objects, bytes, stored, last verified):", markup=False)
+        for c in record.copies:
+            verified = c.verified.isoformat() if c.verified else "not since the catalog was rebuilt"
+            print_(
+                f"  {c.location}  {c.objects}  {c.bytes}  {c.stored.isoformat()}  {verified}", markup=False
+            )
         print_("\nFiles (path, size, PRONOM format, MIME type, sha256):", markup=False)
         for f in record.files:
             fmt = f"{f.format.puid or 'unidentified'} {f.format.name}"
@@ -301,6 +317,195 @@ def bag_validate(
             _print_issues(found, err)
         if problems:
             raise typer.Exit(EXIT_REJECTED)
+
+
+LocationOption = Annotated[str | None, typer.Option("--location", help="One location (default: all).")]
+
+
+class _Counter:
+    """Progress of byte counts on standard error, for storage commands."""
+
+    def __init__(self, bar: _Bar | None, name: str) -> None:
+        self._bar = bar
+        if bar is not None:
+            bar.phase(name)
+
+    def __call__(self, nbytes: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(nbytes)
+
+
+@app.command()
+def export(
+    aip_id: Annotated[str, typer.Argument(help="The AIP to export.")],
+    dest: Annotated[Path, typer.Argument(help="A new directory to write the bag to.")],
+    version: Annotated[int | None, typer.Option(help="Version (default: the latest).")] = None,
+    location: LocationOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write one AIP version as a complete, valid BagIt bag, every file checked on the way."""
+    with _handled(as_json):
+        with _services() as services, _progress(not as_json and err.is_terminal) as bar:
+            result = services.storage.export(
+                aip_id, dest, version=version, location=location, progress=_Counter(bar, "exporting")
+            )
+        if as_json:
+            _emit_json(result.model_dump(mode="json"))
+            return
+        out.print(
+            f"EXPORTED: AIP {result.aip_id} version {result.version} from location '{result.location}' "
+            f"to {result.path} ({result.files} files, {result.bytes} bytes, every file verified)",
+            markup=False,
+        )
+
+
+@storage_app.command("status")
+def storage_status(as_json: JsonOption = False) -> None:
+    """Per location: AIPs, objects, bytes, Object Lock, and the versions that lack a required copy."""
+    with _handled(as_json):
+        with _services() as services:
+            found = services.storage.status()
+            policy = services.storage.policy
+        if as_json:
+            _emit_json({"policy": policy.reference, "locations": [s.model_dump(mode="json") for s in found]})
+            return
+        out.print(f"storage policy {policy.reference}: a copy at {', '.join(policy.locations)}", markup=False)
+        for st in found:
+            role = "required" if st.required else "not required by the policy"
+            out.print(f"\nlocation {st.name} ({role})", markup=False)
+            if st.info is not None:
+                lock = (
+                    "Object Lock: yes"
+                    if st.info.object_lock
+                    else "Object Lock: NO (objects can be deleted by anyone with write access)"
+                )
+                out.print(f"  {st.info.kind.value} {st.info.uri}; {lock}", markup=False)
+            else:
+                out.print(f"  UNREACHABLE: {st.problem}", markup=False)
+            out.print(
+                f"  AIPs: {st.aips}  versions: {st.versions}  objects: {st.objects}  bytes: {st.bytes}",
+                markup=False,
+            )
+            if st.lacking:
+                out.print(f"  LACKING a copy of {len(st.lacking)} version(s):", markup=False)
+                for aip, v in st.lacking[:50]:
+                    out.print(f"    {aip} v{v}", markup=False)
+                if len(st.lacking) > 50:
+                    out.print(f"    … and {len(st.lacking) - 50} more (--json lists all)", markup=False)
+
+
+@storage_app.command("replicate")
+def storage_replicate(location: LocationOption = None, as_json: JsonOption = False) -> None:
+    """Copy every version a location lacks from one that holds it, verifying every copy."""
+    with _handled(as_json):
+        with _services() as services, _progress(not as_json and err.is_terminal) as bar:
+            results = services.storage.replicate(location, progress=_Counter(bar, "replicating"))
+        failed = [r for r in results if r.problem]
+        if as_json:
+            _emit_json({"replicated": [r.model_dump(mode="json") for r in results]})
+        else:
+            for r in results:
+                if r.problem:
+                    err.print(f"FAILED: {r.aip_id} v{r.version} to {r.target}: {r.problem}", markup=False)
+                else:
+                    out.print(
+                        f"copied {r.aip_id} v{r.version} from {r.source} to {r.target} "
+                        f"({r.objects} objects, {r.bytes} bytes, verified)",
+                        markup=False,
+                    )
+            if not results:
+                out.print("every location already holds every version the policy requires", markup=False)
+        if failed:
+            raise typer.Exit(EXIT_STORAGE)
+
+
+@storage_app.command("verify")
+def storage_verify(
+    aip_id: Annotated[str, typer.Argument(help="The AIP to re-read in full.")],
+    version: Annotated[int | None, typer.Option(help="One version (default: all).")] = None,
+    location: LocationOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-read and re-hash every file of an AIP at one or every location, and report per file."""
+    with _handled(as_json):
+        with _services() as services, _progress(not as_json and err.is_terminal) as bar:
+            checks = services.storage.verify(aip_id, version, location, progress=_Counter(bar, "verifying"))
+        if as_json:
+            _emit_json(
+                {"ok": all(c.ok for c in checks), "copies": [c.model_dump(mode="json") for c in checks]}
+            )
+        else:
+            for c in checks:
+                where = f"AIP {c.aip_id} v{c.version} at {c.location}"
+                if c.problem:
+                    out.print(f"NOT CHECKED: {where}: {c.problem}", markup=False)
+                elif c.ok:
+                    out.print(f"OK: {where}: {len(c.files)} files, every sha256 as recorded", markup=False)
+                else:
+                    out.print(f"BAD: {where}: {len(c.bad)} of {len(c.files)} files", markup=False)
+                    for f in c.bad:
+                        detail = (
+                            f" (expected {f.expected}, found {f.actual})" if f.status == "altered" else ""
+                        )
+                        out.print(f"  {f.status.upper()} {f.path}{detail}", markup=False)
+        if not all(c.ok for c in checks):
+            raise typer.Exit(EXIT_REJECTED)
+
+
+@events_app.command("verify")
+def events_verify(location: LocationOption = None, as_json: JsonOption = False) -> None:
+    """Check every location's event log: no gap, no edit, every segment chained to the one before."""
+    with _handled(as_json):
+        with _services() as services:
+            found = services.storage.verify_events(location)
+        ok = all(not problems for problems, _, _ in found.values())
+        if as_json:
+            _emit_json(
+                {
+                    "ok": ok,
+                    "locations": {
+                        n: {"problems": p, "segments": s, "events": e} for n, (p, s, e) in found.items()
+                    },
+                }
+            )
+        else:
+            for name, (problems, segments, events) in found.items():
+                if problems:
+                    out.print(f"BROKEN: location {name}: {len(problems)} problem(s)", markup=False)
+                    for p in problems:
+                        out.print(f"  {p}", markup=False)
+                else:
+                    out.print(
+                        f"OK: location {name}: {segments} segments, {events} events, chain whole",
+                        markup=False,
+                    )
+        if not ok:
+            raise typer.Exit(EXIT_REJECTED)
+
+
+@catalog_app.command("rebuild")
+def catalog_rebuild(
+    source: Annotated[str, typer.Option("--from", help="The location to rebuild from.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Recreate the catalog from storage alone, into an empty database."""
+    with _handled(as_json):
+        with _services() as services:
+            result = rebuild_catalog(
+                services.storage, services.premis, services.catalog, source, services.settings.staging
+            )
+        if as_json:
+            _emit_json(result.model_dump(mode="json"))
+            return
+        out.print(
+            f"REBUILT from location '{result.location}': {result.aips} AIPs, {result.versions} versions, "
+            f"{result.files} files, {result.events} events, {result.segments} event log segments",
+            markup=False,
+        )
+        for prefix in result.incomplete:
+            out.print(f"  left out (incomplete, no bagit.txt): {prefix}", markup=False)
+        for name in result.unreachable:
+            out.print(f"  location {name} did not answer: its copies are not in the catalog", markup=False)
 
 
 def main() -> None:

@@ -7,10 +7,13 @@ The order protects promise 1 ("nothing lost", no half-written AIP ever visible):
    format in the same pass (a submitted bag's declared digests are checked here too);
 3. write ``premis.xml`` and the BagIt tag files, verify the staged copies against the digests
    computed from the SIP;
-4. publish the bag atomically in the store, then commit the catalog rows.
+4. write the bag to every location the storage policy names, read every copy back and compare it
+   with the digests of record (``bagit.txt`` last: a version without it is incomplete), then commit
+   the catalog rows. Only then is the AIP visible.
 
-A crash at any point leaves either nothing, a staging directory that the next run removes, or a
-published bag that the next run of the same ingest finds and indexes. The SIP is only ever read.
+A crash at any point leaves either nothing, a staging directory that the next run removes, an
+incomplete version that the next run of the same ingest completes, or complete copies that the next
+run verifies, completes at the other locations and indexes. The SIP is only ever read.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from typing import Protocol, overload
 
 from pydantic import BaseModel
 
+from oais.archival_storage.layout import version_prefix
+from oais.archival_storage.service import ArchivalStorage
 from oais.domain.bag import BagStructure
-from oais.domain.errors import AipExists, SipRejected, StorageError
-from oais.domain.fixity import DigestAlgorithm, FixityMismatch
+from oais.domain.errors import SipRejected, StorageError
+from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue, errors, issue, warnings
 from oais.domain.packages import (
     Aip,
@@ -39,10 +44,10 @@ from oais.domain.packages import (
     Rejection,
     SipEntry,
     aip_id_problem,
+    payload_fingerprint,
 )
 from oais.domain.policy import IngestPolicy, InvalidFormatRule
 from oais.domain.ports import (
-    AipStore,
     BagCodec,
     BagFiles,
     Clock,
@@ -50,11 +55,13 @@ from oais.domain.ports import (
     CopyItem,
     PayloadCopier,
     PremisCodec,
+    ScratchSpace,
     SipReader,
     SipSource,
     UnitOfWorkFactory,
 )
 from oais.domain.premis import Agent, AgentLink, AgentRole, AgentType, Event, EventType, Outcome
+from oais.domain.storage import Copy
 from oais.ingest.qa import BagRootFinder, check_sip
 
 #: Namespace of the AIP ids derived from a payload fingerprint (uuid5), so that the same SIP
@@ -92,7 +99,8 @@ class IngestResult(BaseModel):
     version: int
     files: int
     bytes: int
-    bag_path: str
+    bag_path: str  # where the version's bag is at the first location the storage policy names
+    copies: list[str]  # every location holding a verified copy
     created: datetime
     #: "stored": a new AIP; "already-held": the same content was already archived (nothing
     #: written); "recovered": a bag published by an interrupted run was found and catalogued.
@@ -119,7 +127,8 @@ class IngestService:
         copier: PayloadCopier,
         bag_codec: BagCodec,
         premis: PremisCodec,
-        store: AipStore,
+        scratch: ScratchSpace,
+        storage: ArchivalStorage,
         catalog: UnitOfWorkFactory,
         clock: Clock,
         policy: IngestPolicy,
@@ -131,7 +140,8 @@ class IngestService:
         self._copier = copier
         self._codec = bag_codec
         self._premis = premis
-        self._store = store
+        self._scratch = scratch
+        self._storage = storage
         self._catalog = catalog
         self._clock = clock
         self._policy = policy
@@ -140,7 +150,7 @@ class IngestService:
             name=software.name,
             type=AgentType.SOFTWARE,
             version=software.version,
-            note="preservation repository software that performed the ingest",
+            note="preservation repository software",
         )
         self._archive = Agent(
             identifier=f"organization:{policy.archive_name}",
@@ -176,7 +186,8 @@ class IngestService:
         Raises:
             SipRejected: with every problem found; the rejection is recorded in the catalog and
                 nothing is stored.
-            StorageError: if the store fails; nothing is published.
+            StorageError: if a location fails (naming it); the AIP is not in the catalog, and a
+                rerun completes the copies.
             CatalogError: if the catalog fails.
         """
         progress = progress or _Quiet()
@@ -259,7 +270,7 @@ class IngestService:
             algorithms |= structure.algorithms
         total_bytes = sum(i.size for i in items)
 
-        with self._store.staging() as staging:
+        with self._scratch.staging() as staging:
             data_dir = staging.path / "data"
             progress.phase("copying, hashing, identifying", total_bytes)
             files: list[FileEntry] = []
@@ -326,18 +337,13 @@ class IngestService:
                 _bag_info(aip, self._software, now),
             )
 
-            progress.phase("verifying the staged AIP", sum(f.size for f in files))
-            self._verify_staged(staging.path, files, progress)
+            self._check_staged(staging.path)
 
-            progress.phase("publishing")
-            try:
-                location = self._store.publish(staging, aip_id, 1)
-            except AipExists:
-                # A concurrent ingest of the same content won the race: report what it stored.
-                settled = self._already_held(fingerprint, requested_id, path, producer, title, found)
-                if settled is not None:
-                    return settled
-                raise
+            progress.phase(
+                f"storing at {', '.join(self._storage.required)} and reading back",
+                2 * len(self._storage.required) * sum(f.size for f in files),
+            )
+            copies = self._storage.store_version(staging.path, aip_id, 1, files, progress.advance)
             version = AipVersion(
                 aip_id=aip_id,
                 version=1,
@@ -345,12 +351,20 @@ class IngestService:
                 files=len(files),
                 bytes=sum(f.size for f in files),
                 payload_fingerprint=fingerprint,
-                location=location,
+                location=version_prefix(aip_id, 1).rstrip("/"),
             )
             with self._catalog() as uow:
-                uow.aips.add(AipRecord(aip=aip, version=version, files=files, events=events, agents=agents))
+                existing = uow.aips.get(aip_id)
+                if existing is not None:
+                    # A concurrent ingest of the same content won the race: report what it stored.
+                    return self._result(existing.version, "already-held", found, existing.copies)
+                uow.aips.add(
+                    AipRecord(
+                        aip=aip, version=version, files=files, events=events, agents=agents, copies=copies
+                    )
+                )
                 uow.commit()
-        return _result(version, "stored", found)
+        return self._result(version, "stored", found, copies)
 
     def _file_entry(
         self, copied: CopiedFile, bag_root: str | None, cache: dict[FormatFacts, FormatFacts]
@@ -405,7 +419,7 @@ class IngestService:
                             )
                         ],
                     )
-                return _result(same_content, "already-held", found)
+                return self._result(same_content, "already-held", found)
             target_id = requested_id or str(uuid.uuid5(AIP_NAMESPACE, fingerprint))
             existing = uow.aips.get(target_id)
             if existing is not None:
@@ -420,14 +434,21 @@ class IngestService:
                         )
                     ],
                 )
-        if self._store.exists(target_id, 1):
-            return self._recover(target_id, fingerprint, path)
+        holders = self._storage.holders(target_id, 1)
+        if holders:
+            return self._recover(target_id, fingerprint, path, holders)
         return None
 
-    def _recover(self, aip_id: str, fingerprint: str, path: Path) -> IngestResult:
-        """Catalogue a bag that an interrupted run published but did not record."""
-        bag = self._store.bag_path(aip_id, 1)
-        header, files, events, agents = self._premis.read_record(bag / PREMIS_PATH)
+    def _recover(self, aip_id: str, fingerprint: str, path: Path, holders: Sequence[str]) -> IngestResult:
+        """Complete and catalogue a version that an interrupted run stored but did not record.
+
+        The stored premis.xml is the record (its events describe the first run); every complete
+        copy is verified in full, and the locations that lack one get it from a verified copy.
+        """
+        with self._scratch.staging() as staging:
+            premis_path = staging.path / "premis.xml"
+            self._storage.fetch_premis(aip_id, 1, holders[0], premis_path)
+            header, files, events, agents = self._premis.read_record(premis_path)
         stored_fingerprint = payload_fingerprint(files, self._policy.record_algorithm)
         if stored_fingerprint != fingerprint:
             raise SipRejected(
@@ -440,36 +461,60 @@ class IngestService:
                     )
                 ],
             )
+        copies = {name: self._storage.confirm_copy(name, aip_id, 1, files) for name in holders}
+        for name in self._storage.required:
+            if name not in copies:
+                copies[name] = self._storage.copy_version(aip_id, 1, holders[0], name)
         version = AipVersion(
             aip_id=aip_id,
             version=1,
-            created=header.created,
+            created=_accession_time(events) or header.created,
             files=len(files),
             bytes=sum(f.size for f in files),
             payload_fingerprint=fingerprint,
-            location=self._store.location(aip_id, 1),
+            location=version_prefix(aip_id, 1).rstrip("/"),
         )
+        ordered = [copies[n] for n in self._storage.required] + [
+            c for n, c in copies.items() if n not in self._storage.required
+        ]
         with self._catalog() as uow:
-            uow.aips.add(AipRecord(aip=header, version=version, files=files, events=events, agents=agents))
+            uow.aips.add(
+                AipRecord(
+                    aip=header, version=version, files=files, events=events, agents=agents, copies=ordered
+                )
+            )
             uow.commit()
-        return _result(version, "recovered", [])
+        return self._result(version, "recovered", [], ordered)
 
-    def _verify_staged(self, bag: Path, files: Sequence[FileEntry], progress: IngestProgress) -> None:
-        """Read every staged copy back and compare its fast digest with the one taken from the SIP."""
-        fast = self._policy.fast_algorithm
+    def _result(
+        self, version: AipVersion, status: str, found: Sequence[Issue], copies: Sequence[Copy] | None = None
+    ) -> IngestResult:
+        if copies is None:
+            with self._catalog() as uow:
+                record = uow.aips.get(version.aip_id, version.version)
+                copies = record.copies if record is not None else []
+        return IngestResult(
+            aip_id=version.aip_id,
+            version=version.version,
+            files=version.files,
+            bytes=version.bytes,
+            bag_path=self._storage.locate(version.aip_id, version.version),
+            copies=[c.location for c in copies],
+            created=version.created,
+            status=status,
+            warnings=warnings(found),
+        )
+
+    def _check_staged(self, bag: Path) -> None:
+        """Re-read the staged bag's tag files: what goes to storage must be a valid bag.
+
+        The payload copies are not re-read here: every byte sent to a location is hashed on the way
+        and must have its digest of record, and every copy is read back from the location.
+        """
+        # The workers are done: their memory goes back before the bag's tag files are re-read.
+        self._copier.close()
         staged = self._reader.open_sip(bag)
         try:
-            items = _StagedItems(files)
-            for f, copied in zip(
-                files,
-                self._copier.copy(staged, items, None, [fast], identify=False, progress=progress.advance),
-                strict=True,
-            ):
-                if copied.digests[fast] != f.digests[fast]:
-                    raise FixityMismatch(str(bag / f.bag_path), fast, f.digests[fast], copied.digests[fast])
-            del items
-            # The workers are done: their memory goes back before the bag's tag files are re-read.
-            self._copier.close()
             structure = self._codec.read_structure(self._bag_files(staged, ""))
         finally:
             staged.close()
@@ -563,7 +608,9 @@ class IngestService:
                 EventType.ACCESSION,
                 now,
                 f"AIP {aip_id} version 1 accepted into archival storage",
-                f"stored as a BagIt 1.0 bag of {n + 1} payload files (with premis.xml)",
+                f"stored as a BagIt 1.0 bag of {n + 1} payload files (with premis.xml) at "
+                f"{', '.join(self._storage.required)} (storage policy {self._storage.policy.reference}), "
+                "each copy read back and verified",
                 [ours, archive],
             ),
         ]
@@ -604,28 +651,8 @@ class _StagedItems(Sequence[CopyItem]):
         return CopyItem(source=f.bag_path, target=f.bag_path, size=f.size)
 
 
-def payload_fingerprint(files: Iterable[FileEntry], algorithm: DigestAlgorithm) -> str:
-    """A digest over the sorted ``<digest>  <bag path>`` lines of every stored file.
-
-    Two SIPs with the same fingerprint hold the same files under the same names.
-    """
-    h = hashlib.sha256()
-    for line in sorted(f"{f.digests[algorithm]}  {f.bag_path}\n" for f in files):
-        h.update(line.encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
-
-
-def _result(version: AipVersion, status: str, found: Sequence[Issue]) -> IngestResult:
-    return IngestResult(
-        aip_id=version.aip_id,
-        version=version.version,
-        files=version.files,
-        bytes=version.bytes,
-        bag_path=version.location,
-        created=version.created,
-        status=status,
-        warnings=warnings(found),
-    )
+def _accession_time(events: Sequence[Event]) -> datetime | None:
+    return next((e.date_time for e in events if e.type is EventType.ACCESSION), None)
 
 
 def _bag_items(files: Sequence[CopyItem], root: str) -> list[CopyItem]:

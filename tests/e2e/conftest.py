@@ -69,12 +69,12 @@ class Oais:
         return self.home / "store"
 
     def published(self) -> list[Path]:
-        """Every published version directory."""
+        """Every complete version directory (one with its bagit.txt) in the local location."""
         aips = self.store / "aips"
-        return sorted(aips.glob("*/v*")) if aips.exists() else []
+        return sorted(p.parent for p in aips.glob("*/v*/bagit.txt")) if aips.exists() else []
 
     def staging_left(self) -> list[Path]:
-        staging = self.store / "staging"
+        staging = self.home / "staging"
         return sorted(staging.iterdir()) if staging.exists() else []
 
 

@@ -34,7 +34,7 @@ def test_kill_9_in_the_middle_leaves_nothing_visible_and_a_rerun_completes(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    staging = oais.store / "staging"
+    staging = oais.home / "staging"
     deadline = time.monotonic() + 120
     # Wait until the copy is under way: some payload is in a staging bag.
     while time.monotonic() < deadline:
@@ -57,12 +57,10 @@ def test_kill_9_in_the_middle_leaves_nothing_visible_and_a_rerun_completes(
     assert oais("bag", "validate", rerun.json["bag_path"]).code == 0
 
 
-def test_a_bag_published_but_never_catalogued_is_recovered(
-    oais: Oais, sample_sip: Path, tmp_path: Path
-) -> None:
+def test_a_bag_stored_but_never_catalogued_is_recovered(oais: Oais, sample_sip: Path, tmp_path: Path) -> None:
     # First archive: ingest normally.
     first = oais.ingest(sample_sip).json
-    # Second archive whose run "died" right after publishing: the bag is in its store, the catalog
+    # Second archive whose run "died" right after storing: the bag is in its location, the catalog
     # knows nothing of it.
     other = Oais(home=tmp_path / "other-home", env={**oais.env, "OAIS_HOME": str(tmp_path / "other-home")})
     published = Path(first["bag_path"])

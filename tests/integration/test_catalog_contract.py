@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from oais.adapters.catalog.memory import in_memory_unit_of_work_factory
 from oais.adapters.catalog.migrations import upgrade
-from oais.adapters.catalog.uow import sql_unit_of_work_factory
+from oais.adapters.catalog.repository import SqlAipRepository
+from oais.adapters.catalog.uow import SqlUnitOfWorkFactory, sql_unit_of_work_factory
 from oais.domain.errors import CatalogError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import issue
 from oais.domain.packages import Aip, AipRecord, AipVersion, FileEntry, FormatFacts, Rejection
-from oais.domain.ports import UnitOfWorkFactory
+from oais.domain.ports import AipRepository, UnitOfWorkFactory
 from oais.domain.premis import Agent, AgentLink, AgentRole, AgentType, Event, EventType, Outcome
+from oais.domain.storage import Copy, Segment
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 CEST = timezone(timedelta(hours=2))
@@ -81,6 +84,7 @@ def make_record(
     files: list[FileEntry] | None = None,
     fingerprint: str | None = None,
     agents: tuple[Agent, ...] = (SOFTWARE, ORGANISATION),
+    copies: Sequence[Copy] = (),
 ) -> AipRecord:
     """A complete AIP version record: files in three formats, two events, two agents."""
     if files is None:
@@ -135,11 +139,12 @@ def make_record(
             files=len(files),
             bytes=sum(f.size for f in files),
             payload_fingerprint=fingerprint or hashlib.sha256(f"{aip_id}/{version}".encode()).hexdigest(),
-            location=f"/archive/aips/{aip_id}/v{version}",
+            location=f"aips/{aip_id}/v{version}",
         ),
         files=files,
         events=events,
         agents=list(agents),
+        copies=list(copies),
     )
 
 
@@ -532,6 +537,388 @@ def test_a_rejection_is_recorded_only_on_commit_and_only_once(catalog: UnitOfWor
 
     with catalog() as uow:
         assert [r.date_time for r in uow.aips.rejections()] == [T0]
+
+
+# --- copies ------------------------------------------------------------------------------------
+
+
+def copy_at(
+    location: str, stored: datetime = T0, verified: datetime | None = T0, objects: int = 9, size: int = 8767
+) -> Copy:
+    """A copy of a version at ``location``."""
+    return Copy(location=location, stored=stored, verified=verified, objects=objects, bytes=size)
+
+
+def copies(catalog: UnitOfWorkFactory, location: str | None = None) -> list[tuple[str, int, Copy]]:
+    """Every copy (at ``location``), read in a fresh unit of work."""
+    with catalog() as uow:
+        return uow.aips.copies(location)
+
+
+def test_the_copies_of_a_version_read_back_by_location(catalog: UnitOfWorkFactory) -> None:
+    s3 = copy_at("s3-b", stored=T0 + timedelta(minutes=2), verified=None)
+    local = copy_at("local", stored=(T0 + timedelta(minutes=1)).astimezone(CEST), objects=3, size=12)
+    record = make_record(copies=[s3, local])
+    commit(catalog, record)
+
+    got = read(catalog, "aip-1")
+
+    assert got is not None
+    assert got.copies == [local, s3]
+    assert got == record.model_copy(update={"copies": [local, s3]})
+    assert got.copies[0].stored.utcoffset() == timedelta(0)
+    assert got.copies[1].verified is None  # not checked in full since it was recorded
+
+
+def test_put_copy_records_a_copy_and_replaces_the_one_known_at_that_location(
+    catalog: UnitOfWorkFactory,
+) -> None:
+    commit(catalog, make_record(copies=[copy_at("local")]))
+    checked = copy_at("local", stored=T0, verified=T0 + timedelta(days=90), objects=10, size=9000)
+    replica = copy_at("s3-a", stored=T0 + timedelta(hours=1), verified=None)
+
+    with catalog() as uow:
+        uow.aips.put_copy("aip-1", 1, checked)
+        uow.aips.put_copy("aip-1", 1, replica)
+        uow.commit()
+    with catalog() as uow:
+        uow.aips.put_copy("aip-1", 1, replica.model_copy(update={"verified": T0 + timedelta(days=1)}))
+        uow.commit()
+
+    got = read(catalog, "aip-1")
+    assert got is not None
+    assert got.copies == [checked, replica.model_copy(update={"verified": T0 + timedelta(days=1)})]
+    assert len(copies(catalog)) == 2  # replaced, not added
+
+
+def test_copies_lists_every_copy_or_those_at_one_location_by_aip_and_version(
+    catalog: UnitOfWorkFactory,
+) -> None:
+    commit(catalog, make_record("aip-new", created=T0 + timedelta(days=2), copies=[copy_at("local")]))
+    commit(
+        catalog,
+        make_record("aip-old", created=T0 - timedelta(days=1), copies=[copy_at("s3-a"), copy_at("local")]),
+    )
+    commit(
+        catalog,
+        make_record("aip-mid-b", created=T0, copies=[copy_at("local")]),
+        make_record("aip-mid-a", created=T0, copies=[copy_at("s3-a")]),
+    )
+    commit(catalog, make_record("aip-old", 2, created=T0 - timedelta(days=1), copies=[copy_at("local")]))
+    commit(catalog, make_record("aip-no-copy"))
+
+    every = [(aip_id, version, copy.location) for aip_id, version, copy in copies(catalog)]
+    at_s3 = [(aip_id, version, copy.location) for aip_id, version, copy in copies(catalog, "s3-a")]
+
+    assert every == [
+        ("aip-old", 1, "local"),
+        ("aip-old", 1, "s3-a"),
+        ("aip-old", 2, "local"),
+        ("aip-mid-a", 1, "s3-a"),
+        ("aip-mid-b", 1, "local"),
+        ("aip-new", 1, "local"),
+    ]
+    assert at_s3 == [("aip-old", 1, "s3-a"), ("aip-mid-a", 1, "s3-a")]
+    assert copies(catalog, "nowhere") == []
+    assert copies(catalog)[0][2] == copy_at("local")
+
+
+def test_the_same_location_twice_in_one_record_is_refused(catalog: UnitOfWorkFactory) -> None:
+    record = make_record(copies=[copy_at("local"), copy_at("local", objects=1)])
+
+    with pytest.raises(CatalogError, match="copy location 'local' is listed 2 times"):
+        commit(catalog, record)
+
+    assert read(catalog, "aip-1") is None
+
+
+# --- events after ingest -----------------------------------------------------------------------
+
+AUDITOR = Agent(
+    identifier="software:oais-audit/0.2.0", name="oais audit", type=AgentType.SOFTWARE, version="0.2.0"
+)
+
+
+def later_event(name: str, when: datetime, *agents: Agent, kind: EventType = EventType.FIXITY_CHECK) -> Event:
+    """An event that happened to aip-1 version 1 after its ingest."""
+    return Event(
+        identifier=f"urn:uuid:aip-1-1-{name}",
+        type=kind,
+        date_time=when,
+        detail=f"{kind.value} at location local",
+        outcome=Outcome.SUCCESS,
+        outcome_detail="9 objects read, every digest matches",
+        agents=tuple(AgentLink(agent=a.identifier, role=AgentRole.EXECUTING_PROGRAM) for a in agents),
+        objects=("aip-1",),
+        policy="storage@1",
+    )
+
+
+def test_events_added_later_read_back_after_the_ingest_events_in_the_order_added(
+    catalog: UnitOfWorkFactory,
+) -> None:
+    record = make_record()
+    commit(catalog, record, make_record(version=2))
+    # Recorded earlier than the ingest's second event, yet read back after every ingest event.
+    replication = later_event("replication", T0.astimezone(CEST), SOFTWARE, kind=EventType.REPLICATION)
+    first_check = later_event("fixity-1", T0 + timedelta(days=30), AUDITOR, SOFTWARE)
+    second_check = later_event("fixity-2", T0 + timedelta(days=60), AUDITOR)
+    renamed = SOFTWARE.model_copy(update={"name": "oais (renamed)"})
+
+    with catalog() as uow:
+        uow.aips.add_events("aip-1", 1, [replication], [renamed])
+        uow.commit()
+    with catalog() as uow:
+        uow.aips.add_events("aip-1", 1, [first_check, second_check], [AUDITOR, SOFTWARE])
+        uow.commit()
+
+    got = read(catalog, "aip-1", 1)
+    assert got is not None
+    assert got.events == [*record.events, replication, first_check, second_check]
+    assert got.events[2].date_time.utcoffset() == timedelta(0)
+    # The agents of later events follow the ingest's; one already known keeps its description.
+    assert got.agents == [SOFTWARE, ORGANISATION, AUDITOR]
+    assert got.files == record.files
+    other = read(catalog, "aip-1", 2)
+    assert other is not None and len(other.events) == 2
+
+
+def test_events_added_in_the_unit_of_work_that_adds_the_version_follow_its_ingest_events(
+    catalog: UnitOfWorkFactory,
+) -> None:
+    record = make_record()
+    check = later_event("fixity-1", T0, AUDITOR)
+
+    with catalog() as uow:
+        uow.aips.add(record)
+        uow.aips.add_events("aip-1", 1, [check], [AUDITOR])
+        uow.aips.put_copy("aip-1", 1, copy_at("local"))
+        own = uow.aips.get("aip-1")
+        uow.commit()
+
+    assert own is not None and own.events[-1] == check
+    assert read(catalog, "aip-1") == record.model_copy(
+        update={
+            "events": [*record.events, check],
+            "agents": [*record.agents, AUDITOR],
+            "copies": [copy_at("local")],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("events", "agents", "message"),
+    [
+        (
+            [make_record().events[0]],
+            [SOFTWARE, ORGANISATION],
+            "an event with one of these identifiers is already",
+        ),
+        (
+            [later_event("fixity-1", T0, AUDITOR)],
+            [],
+            "names agent 'software:oais-audit/0.2.0', not in the agents",
+        ),
+        (
+            [later_event("fixity-1", T0, AUDITOR), later_event("fixity-1", T0, AUDITOR)],
+            [AUDITOR],
+            "event 'urn:uuid:aip-1-1-fixity-1' is listed 2 times",
+        ),
+    ],
+    ids=["taken-identifier", "agent-not-given", "duplicate-identifier"],
+)
+def test_events_that_cannot_be_recorded_are_refused(
+    catalog: UnitOfWorkFactory, events: list[Event], agents: list[Agent], message: str
+) -> None:
+    record = make_record()
+    commit(catalog, record)
+
+    with pytest.raises(CatalogError, match=message), catalog() as uow:
+        uow.aips.add_events("aip-1", 1, events, agents)
+
+    assert read(catalog, "aip-1") == record
+
+
+WRITES_ABOUT_A_VERSION: dict[str, Callable[[AipRepository, str, int], None]] = {
+    "add_events": lambda aips, aip_id, version: aips.add_events(
+        aip_id, version, [later_event("fixity-1", T0, AUDITOR)], [AUDITOR]
+    ),
+    "put_copy": lambda aips, aip_id, version: aips.put_copy(aip_id, version, copy_at("local")),
+}
+
+
+@pytest.mark.parametrize("write", sorted(WRITES_ABOUT_A_VERSION))
+@pytest.mark.parametrize(("aip_id", "version"), [("aip-1", 2), ("no-such-aip", 1)])
+def test_writes_about_an_unknown_version_are_refused_and_void_the_unit_of_work(
+    catalog: UnitOfWorkFactory, write: str, aip_id: str, version: int
+) -> None:
+    commit(catalog, make_record())
+
+    with catalog() as uow:
+        uow.aips.add_rejection(rejection("urn:uuid:r1", T0))
+        with pytest.raises(
+            CatalogError, match=f"AIP {aip_id} version {version}( at local)?: there is no such AIP version"
+        ):
+            WRITES_ABOUT_A_VERSION[write](uow.aips, aip_id, version)
+        uow.commit()  # nothing written before the refusal may be committed after it
+
+    with catalog() as uow:
+        assert uow.aips.rejections() == []
+        assert uow.aips.copies() == []
+    got = read(catalog, "aip-1")
+    assert got is not None and len(got.events) == 2
+
+
+# --- event log segments ------------------------------------------------------------------------
+
+
+def segment(sequence: int, location: str = "local", when: datetime = T0) -> Segment:
+    """Segment ``sequence`` of ``location``'s event log, chained to the one before it."""
+    return Segment(
+        location=location,
+        sequence=sequence,
+        key=f"events/{sequence:08d}.jsonl",
+        sha256=hexdigest(DigestAlgorithm.SHA256, f"{location}/{sequence}"),
+        previous=None if sequence == 1 else hexdigest(DigestAlgorithm.SHA256, f"{location}/{sequence - 1}"),
+        events=sequence * 10,
+        created=when + timedelta(hours=sequence),
+    )
+
+
+def test_segments_read_back_by_sequence_number_per_location(catalog: UnitOfWorkFactory) -> None:
+    with catalog() as uow:
+        uow.aips.add_segment(segment(2))
+        uow.aips.add_segment(segment(1, "s3-a"))
+        uow.aips.add_segment(segment(1, when=T0.astimezone(CEST)))
+        uow.commit()
+    with catalog() as uow:
+        uow.aips.add_segment(segment(3))
+        uow.commit()
+
+    with catalog() as uow:
+        local = uow.aips.segments("local")
+        replica = uow.aips.segments("s3-a")
+        nothing = uow.aips.segments("nowhere")
+
+    assert local == [segment(1), segment(2), segment(3)]
+    assert local[0].previous is None and local[1].previous == local[0].sha256
+    assert local[0].created.utcoffset() == timedelta(0)
+    assert replica == [segment(1, "s3-a")]
+    assert nothing == []
+
+
+def test_a_segment_sequence_number_taken_at_a_location_is_refused(catalog: UnitOfWorkFactory) -> None:
+    with catalog() as uow:
+        uow.aips.add_segment(segment(1))
+        uow.commit()
+    impostor = segment(1).model_copy(update={"key": "events/other.jsonl", "sha256": "ab" * 32})
+
+    taken = "already has an event log segment with this sequence number"
+    with pytest.raises(CatalogError, match=taken), catalog() as uow:
+        uow.aips.add_segment(segment(2))
+        uow.aips.add_segment(impostor)
+    with pytest.raises(CatalogError, match=taken), catalog() as uow:
+        uow.aips.add_segment(segment(2))
+        uow.aips.add_segment(segment(2))
+
+    with catalog() as uow:
+        assert uow.aips.segments("local") == [segment(1)]
+
+
+# --- versions and emptiness --------------------------------------------------------------------
+
+
+def test_versions_gives_every_version_by_aip_oldest_first_then_by_version(catalog: UnitOfWorkFactory) -> None:
+    with catalog() as uow:
+        assert list(uow.aips.versions()) == []
+    commit(catalog, make_record("aip-new", created=T0 + timedelta(days=2)))
+    commit(catalog, make_record("aip-old", 3, created=T0 - timedelta(days=1)))
+    commit(catalog, make_record("aip-mid-b", created=T0), make_record("aip-mid-a", created=T0))
+    commit(catalog, make_record("aip-old", 1, created=(T0 - timedelta(days=1)).astimezone(CEST)))
+
+    with catalog() as uow:
+        listed = list(uow.aips.versions())
+
+    assert [(v.aip_id, v.version) for v in listed] == [
+        ("aip-old", 1),
+        ("aip-old", 3),
+        ("aip-mid-a", 1),
+        ("aip-mid-b", 1),
+        ("aip-new", 1),
+    ]
+    assert listed[0] == make_record("aip-old", 1, created=T0 - timedelta(days=1)).version
+
+
+def test_versions_reads_page_after_page_in_the_same_order(sql_catalog: UnitOfWorkFactory) -> None:
+    # Pages of two, so that pages end inside an AIP and between AIPs created at the same time.
+    records = [
+        make_record(aip_id, version, created=T0 + timedelta(days=day))
+        for aip_id, day, count in (("aip-c", 0, 3), ("aip-a", 0, 2), ("aip-b", 1, 1), ("aip-d", -1, 2))
+        for version in range(1, count + 1)
+    ]
+    commit(sql_catalog, *records)
+    assert isinstance(sql_catalog, SqlUnitOfWorkFactory)
+
+    with Session(sql_catalog.engine) as session:
+        paged = list(SqlAipRepository(session, batch_size=2).versions())
+
+    assert [(v.aip_id, v.version) for v in paged] == [
+        ("aip-d", 1),
+        ("aip-d", 2),
+        ("aip-a", 1),
+        ("aip-a", 2),
+        ("aip-c", 1),
+        ("aip-c", 2),
+        ("aip-c", 3),
+        ("aip-b", 1),
+    ]
+
+
+IS_NOT_EMPTY_AFTER: dict[str, Callable[[AipRepository], None]] = {
+    "aip": lambda aips: aips.add(make_record()),
+    "rejection": lambda aips: aips.add_rejection(rejection("urn:uuid:r1", T0)),
+    "segment": lambda aips: aips.add_segment(segment(1)),
+}
+
+
+@pytest.mark.parametrize("write", sorted(IS_NOT_EMPTY_AFTER))
+def test_the_catalog_is_empty_until_something_is_committed(catalog: UnitOfWorkFactory, write: str) -> None:
+    with catalog() as uow:
+        assert uow.aips.is_empty()
+        IS_NOT_EMPTY_AFTER[write](uow.aips)
+        assert not uow.aips.is_empty()  # a unit of work reads its own writes
+        with catalog() as other:
+            assert other.aips.is_empty()
+        uow.commit()
+
+    with catalog() as uow:
+        assert not uow.aips.is_empty()
+
+
+def test_writes_after_ingest_persist_nothing_without_commit(catalog: UnitOfWorkFactory) -> None:
+    record = make_record(copies=[copy_at("local")])
+    commit(catalog, record)
+
+    with catalog() as uow:
+        uow.aips.add_events("aip-1", 1, [later_event("fixity-1", T0, AUDITOR)], [AUDITOR])
+        uow.aips.put_copy("aip-1", 1, copy_at("local", verified=T0 + timedelta(days=1)))
+        uow.aips.put_copy("aip-1", 1, copy_at("s3-a"))
+        uow.aips.add_segment(segment(1))
+        with catalog() as reader:
+            assert reader.aips.get("aip-1") == record
+            assert reader.aips.segments("local") == []
+        # leaving without commit()
+
+    with catalog() as uow:
+        assert uow.aips.get("aip-1") == record
+        assert uow.aips.copies() == [("aip-1", 1, copy_at("local"))]
+        assert uow.aips.segments("local") == []
+    with catalog() as uow:
+        uow.aips.add_segment(segment(1))
+        uow.rollback()
+        uow.commit()
+    with catalog() as uow:
+        assert uow.aips.segments("local") == []
 
 
 # --- volume ------------------------------------------------------------------------------------

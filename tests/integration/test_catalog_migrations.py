@@ -1,4 +1,5 @@
-"""The catalog schema: migrations reach head on SQLite and PostgreSQL, idempotently, and match the rows."""
+"""The catalog schema: migrations reach head on SQLite and PostgreSQL, idempotently, and match the rows;
+catalogs made by earlier releases are upgraded with their data."""
 
 from __future__ import annotations
 
@@ -6,16 +7,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from oais.adapters.catalog.engine import make_engine
-from oais.adapters.catalog.migrations import current_revision, head_revision, upgrade
+from oais.adapters.catalog.migrations import alembic_config, current_revision, head_revision, upgrade
+from oais.adapters.catalog.repository import SqlAipRepository
 from oais.adapters.catalog.rows import Base
+from oais.adapters.catalog.uow import sql_unit_of_work_factory
 from oais.domain.errors import CatalogError
-from tests.integration.test_catalog_contract import reset_postgres
+from oais.domain.packages import AipRecord
+from oais.domain.storage import Copy
+from tests.integration.test_catalog_contract import T0, make_record, reset_postgres
 
 TABLES = {
     "aips",
@@ -28,6 +35,8 @@ TABLES = {
     "event_agents",
     "event_objects",
     "rejections",
+    "copies",
+    "event_log_segments",
     "alembic_version",
 }
 
@@ -92,3 +101,123 @@ def test_an_unusable_database_is_reported_as_a_catalog_error(tmp_path: Path) -> 
         upgrade(f"sqlite:///{tmp_path / 'no-such-directory' / 'catalog.db'}")
     with pytest.raises(CatalogError, match="not supported"):
         make_engine("mysql://localhost/oais")
+
+
+# --- upgrading catalogs of earlier releases ------------------------------------------------------
+
+
+def migrate(url: str, revision: str, *, down: bool = False) -> None:
+    """Bring the database at ``url`` up (or down) to ``revision`` exactly."""
+    engine = make_engine(url)
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            if down:
+                command.downgrade(config, revision)
+            else:
+                command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def add_at_revision_0001(url: str, *records: AipRecord) -> None:
+    """Write versions as the previous release did: the same rows, with the store's path as location."""
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            repository = SqlAipRepository(session)
+            for record in records:
+                repository.add(record)  # no copies: nothing touches the tables 0002 adds
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def at_store(record: AipRecord, location: str) -> AipRecord:
+    """``record`` with the location the previous release recorded."""
+    return record.model_copy(update={"version": record.version.model_copy(update={"location": location})})
+
+
+def test_a_catalog_of_revision_0001_gets_key_prefixes_and_one_local_copy_per_version(
+    empty_database: str,
+) -> None:
+    migrate(empty_database, "0001")
+    absolute = make_record("aip-1")
+    relative = make_record("aip-2", created=T0.replace(year=2025))  # a store root configured as "store"
+    add_at_revision_0001(
+        empty_database,
+        at_store(absolute, "/srv/oais/store/aips/aip-1/v1"),
+        at_store(relative, "store/aips/aip-2/v1"),
+    )
+
+    upgrade(empty_database)
+
+    assert current_revision(empty_database) == head_revision()
+    catalog = sql_unit_of_work_factory(empty_database)
+    try:
+        with catalog() as uow:
+            first = uow.aips.get("aip-1")
+            second = uow.aips.get("aip-2")
+            at_local = uow.aips.copies("local")
+    finally:
+        catalog.dispose()
+    assert first is not None and second is not None
+    assert first.version.location == "aips/aip-1/v1"
+    assert second.version.location == "aips/aip-2/v1"
+    created = absolute.version.created
+    # Its files plus bagit.txt, bag-info.txt, the two manifests and premis.xml.
+    expected = Copy(
+        location="local", stored=created, verified=created, objects=4 + 5, bytes=absolute.version.bytes
+    )
+    assert first.copies == [expected]
+    assert first == absolute.model_copy(update={"copies": [expected]})
+    assert [(aip_id, version, copy.location) for aip_id, version, copy in at_local] == [
+        ("aip-1", 1, "local"),
+        ("aip-2", 1, "local"),
+    ]
+
+
+def test_a_location_the_previous_release_cannot_have_written_stops_the_upgrade(empty_database: str) -> None:
+    migrate(empty_database, "0001")
+    add_at_revision_0001(
+        empty_database,
+        at_store(make_record("aip-1"), "/srv/oais/store/aips/aip-1/v1"),
+        at_store(make_record("aip-2"), "s3://bucket/aips/aip-1/v1"),
+    )
+
+    with pytest.raises(
+        CatalogError, match=r"1 AIP version\(s\).*AIP aip-2 version 1 at 's3://bucket/aips/aip-1/v1'"
+    ):
+        upgrade(empty_database)
+
+    assert current_revision(empty_database) == "0001"
+    engine = make_engine(empty_database)
+    try:
+        assert "copies" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            locations = connection.execute(
+                text("SELECT location FROM aip_versions ORDER BY aip_id")
+            ).scalars()
+            assert list(locations) == ["/srv/oais/store/aips/aip-1/v1", "s3://bucket/aips/aip-1/v1"]
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_0001_drops_the_new_tables_and_keeps_the_prefixes(empty_database: str) -> None:
+    migrate(empty_database, "0001")
+    add_at_revision_0001(empty_database, at_store(make_record("aip-1"), "/srv/oais/store/aips/aip-1/v1"))
+    upgrade(empty_database)
+
+    migrate(empty_database, "0001", down=True)
+
+    assert current_revision(empty_database) == "0001"
+    engine = make_engine(empty_database)
+    try:
+        assert set(inspect(engine).get_table_names()) == TABLES - {"copies", "event_log_segments"}
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT location FROM aip_versions")).scalar() == "aips/aip-1/v1"
+    finally:
+        engine.dispose()
+    upgrade(empty_database)  # and back up: the prefixes are kept, the copy is made again
+    assert current_revision(empty_database) == head_revision()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,14 +18,19 @@ from oais.adapters.bagit.codec import BagItCodec
 from oais.adapters.catalog.memory import InMemoryCatalog
 from oais.adapters.copier import ParallelCopier
 from oais.adapters.formats.fido_identifier import FidoIdentifier
-from oais.adapters.local_store import LocalAipStore
+from oais.adapters.local_store import LocalScratch
 from oais.adapters.premis.codec import PremisXmlCodec, default_schema_dir
 from oais.adapters.sip import FileSystemSipReader, SourceBagFiles
+from oais.adapters.storage.local import LocalObjectStore
+from oais.adapters.storage.memory import InMemoryObjectStore
+from oais.archival_storage.service import ArchivalStorage
 from oais.domain.errors import CatalogError, SipRejected, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.packages import AipRecord
 from oais.domain.policy import IngestPolicy, InvalidFormatRule
-from oais.domain.ports import CopiedFile, CopyItem, SipSource, UnitOfWork
+from oais.domain.ports import CopiedFile, CopyItem, ObjectStore, SipSource, UnitOfWork
+from oais.domain.premis import Agent, AgentType
+from oais.domain.storage import StoragePolicy, WriteItem, WriteResult
 from oais.ingest.service import IngestService, SoftwareInfo
 from tests.support.fits_files import primary_image
 
@@ -39,11 +45,29 @@ class FixedClock:
         return self.now_value
 
 
+def _storage(
+    tmp_path: Path, catalog: Callable[[], UnitOfWork], extra: ObjectStore | None = None
+) -> ArchivalStorage:
+    locations: dict[str, ObjectStore] = {"local": LocalObjectStore("local", tmp_path / "store")}
+    if extra is not None:
+        locations[extra.name] = extra
+    return ArchivalStorage(
+        locations=locations,
+        policy=StoragePolicy(id="storage", version="3", locations=tuple(locations)),
+        catalog=catalog,
+        bag_codec=BagItCodec(),
+        clock=FixedClock(),
+        software=Agent(identifier="software:oais/9.9", name="oais", type=AgentType.SOFTWARE, version="9.9"),
+        scratch=tmp_path / "staging",
+    )
+
+
 def _service(
     tmp_path: Path,
     catalog: Callable[[], UnitOfWork],
     copier: ParallelCopier | None = None,
     policy: IngestPolicy = POLICY,
+    extra: ObjectStore | None = None,
 ) -> IngestService:
     return IngestService(
         sip_reader=FileSystemSipReader(),
@@ -51,7 +75,8 @@ def _service(
         copier=copier or ParallelCopier(identifier=FidoIdentifier(), workers=1),
         bag_codec=BagItCodec(),
         premis=PremisXmlCodec(default_schema_dir()),
-        store=LocalAipStore(tmp_path / "store"),
+        scratch=LocalScratch(tmp_path / "staging"),
+        storage=_storage(tmp_path, catalog, extra),
         catalog=catalog,
         clock=FixedClock(),
         policy=policy,
@@ -73,7 +98,7 @@ def _published(tmp_path: Path) -> list[Path]:
 
 
 def _staging(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "store" / "staging").glob("*"))
+    return sorted((tmp_path / "staging").glob("*"))
 
 
 def test_accepted_sip_is_catalogued_with_its_events(tmp_path: Path, sip: Path) -> None:
@@ -184,9 +209,54 @@ class _RottingCopier(ParallelCopier):
 def test_a_copy_that_differs_from_the_sip_is_never_published(tmp_path: Path, sip: Path) -> None:
     catalog = InMemoryCatalog()
     service = _service(tmp_path, catalog.unit_of_work, copier=_RottingCopier(FidoIdentifier(), workers=1))
-    with pytest.raises(FixityMismatch, match="xxh3_128"):
+    with pytest.raises(FixityMismatch, match=r"location 'local'.*sha256"):
         service.ingest(sip, producer="P", title="T")
-    assert _published(tmp_path) == [] and _staging(tmp_path) == []
+    assert not list((tmp_path / "store").rglob("bagit.txt")) and _staging(tmp_path) == []
+    with catalog.unit_of_work() as uow:
+        assert uow.aips.list() == []
+
+
+def test_every_location_of_the_policy_gets_a_verified_copy(tmp_path: Path, sip: Path) -> None:
+    catalog = InMemoryCatalog()
+    remote = InMemoryObjectStore("remote")
+    result = _service(tmp_path, catalog.unit_of_work, extra=remote).ingest(sip, producer="P", title="T")
+    assert result.copies == ["local", "remote"]
+    with catalog.unit_of_work() as uow:
+        record = uow.aips.get(result.aip_id)
+    assert record is not None and [c.location for c in record.copies] == ["local", "remote"]
+    prefix = f"aips/{result.aip_id}/v1/"
+    keys = {i.key[len(prefix) :] for i in remote.list(prefix)}
+    assert {"bagit.txt", "manifest-sha256.txt", "data/metadata/premis.xml", "data/objects/notes.txt"} <= keys
+    assert record.copies[1].objects == len(keys)
+    accession = record.events[-1]
+    assert "local, remote" in accession.outcome_detail
+
+
+class _FailingStore(InMemoryObjectStore):
+    """A location that goes away (its writes fail) until told otherwise."""
+
+    fail_writes = False
+
+    def write(self, items: Sequence[WriteItem], *args: Any, **kwargs: Any) -> Iterator[WriteResult]:
+        if self.fail_writes:
+            raise StorageError(f"location '{self.name}': cannot reach http://rgw.invalid: connection refused")
+        return super().write(items, *args, **kwargs)
+
+
+def test_a_location_that_fails_keeps_the_aip_out_of_the_catalog_and_a_rerun_completes_it(
+    tmp_path: Path, sip: Path
+) -> None:
+    catalog = InMemoryCatalog()
+    remote = _FailingStore("remote")
+    remote.fail_writes = True
+    with pytest.raises(StorageError, match="remote"):
+        _service(tmp_path, catalog.unit_of_work, extra=remote).ingest(sip, producer="P", title="T")
+    with catalog.unit_of_work() as uow:
+        assert uow.aips.list() == []
+    remote.fail_writes = False
+    result = _service(tmp_path, catalog.unit_of_work, extra=remote).ingest(sip, producer="P", title="T")
+    assert result.status == "recovered" and result.copies == ["local", "remote"]
+    assert remote.head(f"aips/{result.aip_id}/v1/bagit.txt") is not None
 
 
 class _BrokenDisk(ParallelCopier):

@@ -85,8 +85,10 @@ class BagItCodec:
         bag_dir: Path,
         payload: Iterable[tuple[str, int, Mapping[DigestAlgorithm, str]]],
         info: Sequence[tuple[str, str]],
+        fetch: Sequence[tuple[str, int, str]] = (),
     ) -> None:
-        """Write bagit.txt, payload manifests, bag-info.txt (with Payload-Oxum) and the tag manifest.
+        """Write bagit.txt, payload manifests, bag-info.txt (with Payload-Oxum), fetch.txt and the tag
+        manifest.
 
         One payload manifest is written per algorithm the entries carry, except xxh3_128 (kept in
         PREMIS and the catalog, so that any BagIt tool reads the bag cleanly). Lines are sorted by
@@ -97,10 +99,11 @@ class BagItCodec:
             payload: (bag-relative path, size, digests) for every payload file, sha256 among the digests.
             info: bag-info.txt fields in order. Payload-Oxum is added; Bagging-Date is added from the
                 clock unless given here (as YYYY-MM-DD).
+            fetch: (URL, size, bag path) of payload files kept elsewhere (fetch.txt); none by default.
 
         Raises:
             ValueError: if the entries or fields cannot make a valid bag (see
                 :func:`oais.adapters.bagit.writer.write_tags`).
             StorageError: if a tag file cannot be written.
         """
-        writer.write_tags(bag_dir, payload, info, self._clock)
+        writer.write_tags(bag_dir, payload, info, self._clock, fetch)

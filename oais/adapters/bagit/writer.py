@@ -95,6 +95,9 @@ def _check_no_stale_manifests(bag_dir: Path, ours: set[str]) -> None:
             raise ValueError(f"{bag_dir} already holds {name}, which this bag would not account for")
 
 
+FETCH_FILE = "fetch.txt"
+
+
 def _tag_files(bag_dir: Path) -> Iterator[tuple[str, Path]]:
     """Every file outside data/ except the tag manifest, as (bag-relative path, file system path)."""
     stack = [(bag_dir, "")]
@@ -123,8 +126,9 @@ def write_tags(
     payload: Iterable[tuple[str, int, Mapping[DigestAlgorithm, str]]],
     info: Sequence[tuple[str, str]],
     clock: Clock | None = None,
+    fetch: Sequence[tuple[str, int, str]] = (),
 ) -> None:
-    """Write bagit.txt, payload manifests, bag-info.txt and tagmanifest-sha256.txt.
+    """Write bagit.txt, payload manifests, bag-info.txt, fetch.txt and tagmanifest-sha256.txt.
 
     Args:
         bag_dir: the bag's root; payload files are already under ``data/``.
@@ -134,6 +138,8 @@ def write_tags(
         info: bag-info.txt fields in order. A ``Bagging-Date`` (YYYY-MM-DD) given here is used as
             is; ``Payload-Oxum`` is computed and must not be given.
         clock: where the Bagging-Date comes from when ``info`` has none.
+        fetch: (URL, size, bag-relative path) of payload files listed in the manifests but not
+            present under ``data/`` (fetch.txt, RFC 8493 §2.2.3); none by default.
 
     Raises:
         ValueError: if the payload entries or info fields cannot make a valid bag, or the
@@ -155,6 +161,9 @@ def write_tags(
                     out.write(f"{value}  {encoded}\n")
         with _text_file(bag_dir / BAG_INFO) as out:
             out.writelines(info_lines)
+        if fetch:
+            with _text_file(bag_dir / FETCH_FILE) as out:
+                out.writelines(f"{url} {size} {encode_path(path)}\n" for url, size, path in fetch)
         tag_lines = sorted((relative, _file_digest(file)) for relative, file in _tag_files(bag_dir))
         with _text_file(bag_dir / _TAG_MANIFEST) as out:
             out.writelines(f"{digest}  {encode_path(relative)}\n" for relative, digest in tag_lines)

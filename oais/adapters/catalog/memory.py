@@ -1,36 +1,58 @@
 """The in-memory catalog: the fake for unit tests, with the SQL catalog's semantics.
 
-Nothing a unit of work adds is visible to another until it commits; a failed add voids the whole
-unit of work (as a refused SQL statement does); a version already committed is refused with
-:class:`~oais.domain.errors.CatalogError`, whether that is noticed on add or, when another unit of
-work committed it in the meantime, on commit. Times come back in UTC, as from the database.
+Nothing a unit of work writes is visible to another until it commits; a refused write voids the
+whole unit of work (as a refused SQL statement does); a version, event identifier, rejection or
+event log segment already committed is refused with :class:`~oais.domain.errors.CatalogError`,
+whether that is noticed when it is written or, when another unit of work committed it in the
+meantime, on commit. Times come back in UTC, as from the database.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
 
-from oais.adapters.catalog.records import check_record, utc
+from oais.adapters.catalog.records import check_copy, check_events, check_record, check_segment, utc
 from oais.domain.errors import CatalogError
 from oais.domain.packages import Aip, AipRecord, AipVersion, Rejection
 from oais.domain.ports import AipRepository
-from oais.domain.premis import Agent
+from oais.domain.premis import Agent, Event
+from oais.domain.storage import Copy, Segment
 
 if TYPE_CHECKING:
     from oais.domain.ports import UnitOfWork, UnitOfWorkFactory
 
+_VersionKey = tuple[str, int]
+
 
 @dataclass
 class _State:
-    """Everything committed (or, in a unit of work, everything pending)."""
+    """Everything committed (or, in a unit of work, everything pending).
+
+    Values are never changed in place, only replaced, so that a shallow copy of each mapping is a
+    snapshot: committing builds a new state from a copy and swaps it in whole.
+    """
 
     aips: dict[str, Aip] = field(default_factory=dict)
-    versions: dict[tuple[str, int], AipRecord] = field(default_factory=dict)
+    #: Each version as ingested: its record's events, agents and files (copies are kept below).
+    versions: dict[_VersionKey, AipRecord] = field(default_factory=dict)
+    #: Events recorded after ingest, in the order they were recorded.
+    later_events: dict[_VersionKey, tuple[Event, ...]] = field(default_factory=dict)
     agents: dict[str, Agent] = field(default_factory=dict)
     event_ids: set[str] = field(default_factory=set)
     rejections: dict[str, Rejection] = field(default_factory=dict)
+    copies: dict[tuple[str, int, str], Copy] = field(default_factory=dict)  # (AIP id, version, location)
+    segments: dict[tuple[str, int], Segment] = field(default_factory=dict)  # (location, sequence)
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One pending write: ``check`` refuses it against a state (CatalogError), ``apply`` makes it."""
+
+    check: Callable[[_State], None]
+    apply: Callable[[_State], None]
 
 
 class InMemoryCatalog:
@@ -49,7 +71,8 @@ class InMemoryCatalog:
 class InMemoryAipRepository:
     """:class:`~oais.domain.ports.AipRepository` over an :class:`InMemoryCatalog`.
 
-    Reads see what is committed plus what this repository's unit of work added.
+    Reads see what is committed plus what this repository's unit of work wrote, in order. A refused
+    write discards everything pending, as a refused SQL statement rolls its transaction back.
     """
 
     def __init__(self, catalog: InMemoryCatalog) -> None:
@@ -59,13 +82,12 @@ class InMemoryAipRepository:
             catalog: the committed state.
         """
         self._catalog = catalog
-        self._records: list[AipRecord] = []
-        self._rejections: list[Rejection] = []
+        self._pending: list[_Write] = []
 
     # --- writing -----------------------------------------------------------------------------
 
     def add(self, record: AipRecord) -> None:
-        """Add an AIP version, as :meth:`SqlAipRepository.add` does.
+        """Add an AIP version with its copies, as :meth:`SqlAipRepository.add` does.
 
         Args:
             record: the version to add.
@@ -74,15 +96,15 @@ class InMemoryAipRepository:
             CatalogError: if the record is inconsistent, its version is already in the catalog or
                 its event identifiers are taken; everything pending is discarded.
         """
-        try:
+
+        def prepare() -> _Write:
             check_record(record)
             normalised = _normalise(record)
-            with self._catalog._lock:
-                _refuse_conflicts(self._view_locked(), normalised)
-        except CatalogError:
-            self.discard()
-            raise
-        self._records.append(normalised)
+            return _Write(
+                lambda state: _refuse_conflicts(state, normalised), lambda state: _apply(state, normalised)
+            )
+
+        self._write(prepare)
 
     def add_rejection(self, rejection: Rejection) -> None:
         """Record a refused SIP.
@@ -94,47 +116,148 @@ class InMemoryAipRepository:
             CatalogError: if its time has no time zone or its identifier is taken; everything
                 pending is discarded.
         """
-        try:
+
+        def prepare() -> _Write:
             stored = rejection.model_copy(
                 update={"date_time": utc(rejection.date_time, f"rejection {rejection.identifier} time")}
             )
-            with self._catalog._lock:
-                if stored.identifier in self._view_locked().rejections:
+
+            def check(state: _State) -> None:
+                if stored.identifier in state.rejections:
                     raise CatalogError(
                         f"cannot record rejection {stored.identifier}: "
                         "a rejection with this identifier is already recorded"
                     )
+
+            def apply(state: _State) -> None:
+                state.rejections[stored.identifier] = stored
+
+            return _Write(check, apply)
+
+        self._write(prepare)
+
+    def add_events(self, aip_id: str, version: int, events: Sequence[Event], agents: Sequence[Agent]) -> None:
+        """Record events that happened to a stored version after its ingest, with their agents.
+
+        Args:
+            aip_id: the AIP.
+            version: the version the events are about.
+            events: the events, in the order they are to be read back.
+            agents: every agent the events name (those already known are kept as they are).
+
+        Raises:
+            CatalogError: if there is no such version, an event is inconsistent or its identifier
+                is taken; everything pending is discarded.
+        """
+        what = f"record events of AIP {aip_id} version {version}"
+
+        def prepare() -> _Write:
+            check_events(aip_id, version, events, agents)
+            stored = tuple(e.model_copy(update={"date_time": utc(e.date_time, "event time")}) for e in events)
+            given = tuple(agents)
+
+            def check(state: _State) -> None:
+                _require_version(state, aip_id, version, what)
+                if any(e.identifier in state.event_ids for e in stored):
+                    raise CatalogError(
+                        f"cannot {what}: an event with one of these identifiers is already recorded"
+                    )
+
+            def apply(state: _State) -> None:
+                for agent in given:
+                    state.agents.setdefault(agent.identifier, agent)
+                state.event_ids.update(e.identifier for e in stored)
+                key = (aip_id, version)
+                state.later_events[key] = state.later_events.get(key, ()) + stored
+
+            return _Write(check, apply)
+
+        self._write(prepare)
+
+    def put_copy(self, aip_id: str, version: int, copy: Copy) -> None:
+        """Record a copy of a version at a location, replacing what was known about that location.
+
+        Args:
+            aip_id: the AIP.
+            version: the version the copy is of.
+            copy: the copy.
+
+        Raises:
+            CatalogError: if there is no such version or a time of the copy has no time zone;
+                everything pending is discarded.
+        """
+        what = f"record the copy of AIP {aip_id} version {version} at {copy.location}"
+
+        def prepare() -> _Write:
+            check_copy(aip_id, version, copy)
+            stored = _normalise_copy(copy)
+
+            def apply(state: _State) -> None:
+                state.copies[(aip_id, version, stored.location)] = stored
+
+            return _Write(lambda state: _require_version(state, aip_id, version, what), apply)
+
+        self._write(prepare)
+
+    def add_segment(self, segment: Segment) -> None:
+        """Remember an event log segment written to a location.
+
+        Args:
+            segment: the segment.
+
+        Raises:
+            CatalogError: if that location already has a segment with this sequence number or the
+                segment's time has no time zone; everything pending is discarded.
+        """
+
+        def prepare() -> _Write:
+            check_segment(segment)
+            stored = segment.model_copy(update={"created": utc(segment.created, "segment creation time")})
+            key = (stored.location, stored.sequence)
+
+            def check(state: _State) -> None:
+                if key in state.segments:
+                    raise CatalogError(
+                        f"cannot record event log segment {stored.sequence} of {stored.location}: this "
+                        "location already has an event log segment with this sequence number"
+                    )
+
+            def apply(state: _State) -> None:
+                state.segments[key] = stored
+
+            return _Write(check, apply)
+
+        self._write(prepare)
+
+    def _write(self, prepare: Callable[[], _Write]) -> None:
+        try:
+            write = prepare()
+            with self._catalog._lock:
+                write.check(self._view_locked())
         except CatalogError:
             self.discard()
             raise
-        self._rejections.append(stored)
+        self._pending.append(write)
 
     # --- the unit of work's side -------------------------------------------------------------
 
     def discard(self) -> None:
         """Forget everything pending."""
-        self._records.clear()
-        self._rejections.clear()
+        self._pending.clear()
 
     def publish(self) -> None:
         """Make everything pending visible to every unit of work, all or nothing.
 
         Raises:
-            CatalogError: if another unit of work committed a conflicting version, event or
-                rejection since it was added here; everything pending is discarded.
+            CatalogError: if another unit of work committed a conflicting version, event, rejection
+                or segment since it was written here; everything pending is discarded.
         """
         with self._catalog._lock:
             state = _copy(self._catalog._state)
             try:
-                for record in self._records:
-                    _refuse_conflicts(state, record)
-                    _apply(state, record)
-                for rejection in self._rejections:
-                    if rejection.identifier in state.rejections:
-                        raise CatalogError(
-                            f"catalog commit refused: rejection {rejection.identifier} is already recorded"
-                        )
-                    state.rejections[rejection.identifier] = rejection
+                for write in self._pending:
+                    write.check(state)
+                    write.apply(state)
             except CatalogError:
                 self.discard()
                 raise
@@ -143,10 +266,8 @@ class InMemoryAipRepository:
 
     def _view_locked(self) -> _State:
         state = _copy(self._catalog._state)
-        for record in self._records:
-            _apply(state, record)
-        for rejection in self._rejections:
-            state.rejections[rejection.identifier] = rejection
+        for write in self._pending:
+            write.apply(state)
         return state
 
     def _view(self) -> _State:
@@ -163,8 +284,9 @@ class InMemoryAipRepository:
             version: the version number; None for the latest.
 
         Returns:
-            A copy of the record, with the AIP's current title and producer and shared agents as
-            first recorded, or None.
+            A copy of the record, with the AIP's current title and producer, shared agents as first
+            recorded, every event (ingest first, then later ones as recorded), the agents of
+            later events after the ingest's, and the copies by location; or None.
         """
         state = self._view()
         numbers = [n for (a, n) in state.versions if a == aip_id]
@@ -174,12 +296,19 @@ class InMemoryAipRepository:
         record = state.versions.get((aip_id, number))
         if record is None:
             return None
+        events = [*record.events, *state.later_events.get((aip_id, number), ())]
+        listed = [a.identifier for a in record.agents]
+        later = dict.fromkeys(link.agent for e in events for link in e.agents if link.agent not in listed)
         return AipRecord(
             aip=state.aips[aip_id],
             version=record.version,
             files=list(record.files),
-            events=list(record.events),
-            agents=[state.agents[a.identifier] for a in record.agents],
+            events=events,
+            agents=[state.agents[identifier] for identifier in (*listed, *later)],
+            copies=sorted(
+                (c for (a, n, _), c in state.copies.items() if (a, n) == (aip_id, number)),
+                key=lambda c: c.location,
+            ),
         )
 
     def find_by_fingerprint(self, fingerprint: str) -> AipVersion | None:
@@ -203,6 +332,56 @@ class InMemoryAipRepository:
             The rejections.
         """
         return sorted(self._view().rejections.values(), key=lambda r: (r.date_time, r.identifier))
+
+    def versions(self) -> Iterator[AipVersion]:
+        """Every AIP version, by AIP (oldest first, ties by AIP id), then by version.
+
+        Returns:
+            The versions, as the catalog holds them when iteration starts.
+        """
+        state = self._view()
+        keys = sorted(state.versions, key=lambda k: _version_order(state, k))
+        for key in keys:
+            yield state.versions[key].version
+
+    def copies(self, location: str | None = None) -> list[tuple[str, int, Copy]]:
+        """The copies of every version, or of every version at ``location``.
+
+        Args:
+            location: a location name; None for every location.
+
+        Returns:
+            (AIP id, version, copy) triples by AIP (oldest first, ties by AIP id), version, location.
+        """
+        state = self._view()
+        found = [
+            (aip_id, number, copy)
+            for (aip_id, number, where), copy in state.copies.items()
+            if location is None or where == location
+        ]
+        found.sort(key=lambda t: (*_version_order(state, (t[0], t[1])), t[2].location))
+        return found
+
+    def segments(self, location: str) -> list[Segment]:
+        """The event log segments written to ``location``, by sequence number.
+
+        Args:
+            location: the location name.
+
+        Returns:
+            Its segments.
+        """
+        state = self._view()
+        return [state.segments[key] for key in sorted(k for k in state.segments if k[0] == location)]
+
+    def is_empty(self) -> bool:
+        """Whether the catalog holds no AIP, rejection, event or event log segment.
+
+        Returns:
+            True if it holds none.
+        """
+        state = self._view()
+        return not (state.aips or state.rejections or state.event_ids or state.segments)
 
     # Last in the class: below this point, ``list`` would name the method in annotations.
     def list(self) -> list[tuple[Aip, int]]:
@@ -267,7 +446,23 @@ def _normalise(record: AipRecord) -> AipRecord:
         files=list(record.files),
         events=[e.model_copy(update={"date_time": utc(e.date_time, "event time")}) for e in record.events],
         agents=list(record.agents),
+        copies=[_normalise_copy(c) for c in record.copies],
     )
+
+
+def _normalise_copy(copy: Copy) -> Copy:
+    verified = None if copy.verified is None else utc(copy.verified, "copy verification time")
+    return copy.model_copy(update={"stored": utc(copy.stored, "copy storage time"), "verified": verified})
+
+
+def _require_version(state: _State, aip_id: str, version: int, what: str) -> None:
+    if (aip_id, version) not in state.versions:
+        raise CatalogError(f"cannot {what}: there is no such AIP version in the catalog")
+
+
+def _version_order(state: _State, key: _VersionKey) -> tuple[object, ...]:
+    aip_id, number = key
+    return (state.aips[aip_id].created, aip_id, number)
 
 
 def _refuse_conflicts(state: _State, record: AipRecord) -> None:
@@ -295,15 +490,20 @@ def _apply(state: _State, record: AipRecord) -> None:
         state.agents.setdefault(agent.identifier, agent)
     state.event_ids.update(e.identifier for e in record.events)
     state.versions[(aip_id, number)] = record
+    for copy in record.copies:
+        state.copies[(aip_id, number, copy.location)] = copy
 
 
 def _copy(state: _State) -> _State:
     return _State(
         aips=dict(state.aips),
         versions=dict(state.versions),
+        later_events=dict(state.later_events),
         agents=dict(state.agents),
         event_ids=set(state.event_ids),
         rejections=dict(state.rejections),
+        copies=dict(state.copies),
+        segments=dict(state.segments),
     )
 
 

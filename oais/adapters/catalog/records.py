@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from oais.domain.errors import CatalogError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
 from oais.domain.packages import AipRecord
+from oais.domain.premis import Agent, Event
+from oais.domain.storage import Copy, Segment
 
 #: The algorithms kept as columns of the files table; others go to the digest table.
 COLUMN_ALGORITHMS = (DigestAlgorithm.SHA256, DigestAlgorithm.XXH3_128)
@@ -47,7 +49,8 @@ def check_record(record: AipRecord) -> None:
     Raises:
         CatalogError: naming every problem found (ids that disagree, naive times, a file without
             any digest, counts that do not match the files, duplicate paths, event
-            identifiers or agents, an event naming an agent the record does not list).
+            identifiers, agents or copy locations, an event naming an agent the record does not
+            list).
     """
     aip, version = record.aip, record.version
     name = f"AIP {aip.aip_id} version {version.version}"
@@ -55,8 +58,7 @@ def check_record(record: AipRecord) -> None:
     if version.aip_id != aip.aip_id:
         problems.append(f"the version belongs to AIP {version.aip_id}")
     for what, value in (("AIP creation time", aip.created), ("version creation time", version.created)):
-        if value.tzinfo is None or value.utcoffset() is None:
-            problems.append(f"{what} {value.isoformat()} has no time zone")
+        problems += _naive(what, value)
     if version.files != len(record.files):
         problems.append(f"the version counts {version.files} files but lists {len(record.files)}")
     total = sum(f.size for f in record.files)
@@ -68,15 +70,93 @@ def check_record(record: AipRecord) -> None:
             f"{len(missing)} file(s) have no digest (fixity could never be checked), first {missing[0]!r}"
         )
     problems += _duplicates("file path", (f.path for f in record.files))
-    problems += _duplicates("event", (e.identifier for e in record.events))
-    problems += _duplicates("agent", (a.identifier for a in record.agents))
-    listed = {a.identifier for a in record.agents}
-    for event in record.events:
-        for link in event.agents:
-            if link.agent not in listed:
-                problems.append(f"event {event.identifier} names agent {link.agent!r}, not in the record")
+    problems += _event_problems(record.events, record.agents, "the record")
+    problems += _duplicates("copy location", (c.location for c in record.copies))
+    for copy in record.copies:
+        problems += _copy_problems(copy)
     if problems:
         raise CatalogError(f"cannot add {name}: " + "; ".join(problems))
+
+
+def check_events(aip_id: str, version: int, events: Sequence[Event], agents: Sequence[Agent]) -> None:
+    """Refuse events recorded after ingest that are inconsistent in themselves.
+
+    Args:
+        aip_id: the AIP they happened to.
+        version: its version.
+        events: the events.
+        agents: the agents the events name.
+
+    Raises:
+        CatalogError: naming every problem found (naive times, duplicate event identifiers or
+            agents, an event naming an agent that is not among ``agents``).
+    """
+    problems = _event_problems(events, agents, "the agents given")
+    if problems:
+        raise CatalogError(f"cannot record events of AIP {aip_id} version {version}: " + "; ".join(problems))
+
+
+def check_copy(aip_id: str, version: int, copy: Copy) -> None:
+    """Refuse a copy whose times have no time zone.
+
+    Args:
+        aip_id: the AIP.
+        version: the version the copy is of.
+        copy: the copy.
+
+    Raises:
+        CatalogError: naming the time.
+    """
+    problems = _copy_problems(copy)
+    if problems:
+        raise CatalogError(
+            f"cannot record the copy of AIP {aip_id} version {version} at {copy.location}: "
+            + "; ".join(problems)
+        )
+
+
+def check_segment(segment: Segment) -> None:
+    """Refuse an event log segment whose creation time has no time zone.
+
+    Args:
+        segment: the segment.
+
+    Raises:
+        CatalogError: naming the time.
+    """
+    problems = _naive("creation time", segment.created)
+    if problems:
+        raise CatalogError(
+            f"cannot record event log segment {segment.sequence} of {segment.location}: "
+            + "; ".join(problems)
+        )
+
+
+def _event_problems(events: Sequence[Event], agents: Sequence[Agent], where: str) -> list[str]:
+    problems: list[str] = []
+    for event in events:
+        problems += _naive(f"event {event.identifier} time", event.date_time)
+    problems += _duplicates("event", (e.identifier for e in events))
+    problems += _duplicates("agent", (a.identifier for a in agents))
+    listed = {a.identifier for a in agents}
+    for event in events:
+        for link in event.agents:
+            if link.agent not in listed:
+                problems.append(f"event {event.identifier} names agent {link.agent!r}, not in {where}")
+    return problems
+
+
+def _copy_problems(copy: Copy) -> list[str]:
+    problems = _naive(f"copy at {copy.location}: time stored", copy.stored)
+    if copy.verified is not None:
+        problems += _naive(f"copy at {copy.location}: time verified", copy.verified)
+    return problems
+
+
+def _naive(what: str, value: datetime) -> list[str]:
+    if value.tzinfo is None or value.utcoffset() is None:
+        return [f"{what} {value.isoformat()} has no time zone"]
+    return []
 
 
 def _duplicates(what: str, values: Iterable[str]) -> list[str]:

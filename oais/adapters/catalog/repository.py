@@ -3,23 +3,32 @@
 Writes use Core ``insert()`` statements executed with many parameter sets in batches: an AIP version
 of 100,000 files is a few hundred round trips, never 100,000 ORM objects in an identity map. Reads
 select columns, not entities, for the same reason (and so that nothing read is a stale cached object).
+
+Text sort keys (AIP ids, location names) are compared by code point on every database, as the
+in-memory catalog does: PostgreSQL would otherwise use the database's collation, under which, for
+instance, ``en_US`` ignores '-' and '_' at first.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert, func, insert, select, update
+from sqlalchemy import CursorResult, Insert, SQLColumnExpression, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from oais.adapters.catalog.records import (
     COLUMN_ALGORITHMS,
+    check_copy,
+    check_events,
     check_record,
+    check_segment,
     issues_from_json,
     issues_to_json,
     utc,
@@ -29,18 +38,21 @@ from oais.adapters.catalog.rows import (
     AipRow,
     AipVersionAgentRow,
     AipVersionRow,
+    CopyRow,
     EventAgentRow,
     EventObjectRow,
     EventRow,
     FileDigestRow,
     FileRow,
     RejectionRow,
+    SegmentRow,
     table,
 )
 from oais.domain.errors import CatalogError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.packages import Aip, AipRecord, AipVersion, FileEntry, FormatFacts, Rejection
 from oais.domain.premis import Agent, AgentLink, AgentRole, AgentType, Event, EventType, Outcome
+from oais.domain.storage import Copy, Segment
 
 #: Rows per INSERT executemany call: large enough to amortise round trips, small enough that the
 #: parameter list of one batch stays a few megabytes.
@@ -56,6 +68,8 @@ _CONSTRAINTS = {
     "uq_files_version_id_path": "a file path is listed twice",
     "pk_rejections": "a rejection with this identifier is already recorded",
     "pk_agents": "an agent was added by another transaction at the same time",
+    "pk_copies": "this copy was recorded by another transaction at the same time",
+    "pk_event_log_segments": "this location already has an event log segment with this sequence number",
 }
 # SQLite names the columns, not the constraint.
 _SQLITE_COLUMNS = {
@@ -65,6 +79,8 @@ _SQLITE_COLUMNS = {
     "files.version_id, files.path": "uq_files_version_id_path",
     "rejections.identifier": "pk_rejections",
     "agents.identifier": "pk_agents",
+    "copies.version_id, copies.location": "pk_copies",
+    "event_log_segments.location, event_log_segments.sequence": "pk_event_log_segments",
 }
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
 
@@ -128,18 +144,28 @@ class SqlAipRepository:
                 event identifier is taken, or the database fails. The unit of work is rolled back.
         """
         name = f"AIP {record.aip.aip_id} version {record.version.version}"
-        try:
+        with self._refused_voids_all(f"add {name}"):
             check_record(record)
             self._add(record, name)
+
+    @contextmanager
+    def _refused_voids_all(self, what: str) -> Iterator[None]:
+        """Roll the unit of work back if the write inside fails, and say why as a CatalogError.
+
+        PostgreSQL refuses every further statement of a transaction in which one failed; rolling
+        back on every database keeps the behaviour the same on all of them (and in the fake).
+        """
+        try:
+            yield
         except CatalogError:
             self._session.rollback()
             raise
         except IntegrityError as exc:
             self._session.rollback()
-            raise CatalogError(f"cannot add {name}: {describe_integrity_error(exc)}") from exc
+            raise CatalogError(f"cannot {what}: {describe_integrity_error(exc)}") from exc
         except SQLAlchemyError as exc:
             self._session.rollback()
-            raise CatalogError(f"cannot add {name}: {exc}") from exc
+            raise CatalogError(f"cannot {what}: {exc}") from exc
 
     def _add(self, record: AipRecord, name: str) -> None:
         aip, version = record.aip, record.version
@@ -189,6 +215,7 @@ class SqlAipRepository:
         )
         self._add_files(version_id, record.files)
         self._add_events(aip.aip_id, version.version, record.events)
+        self._add_copies(version_id, record.copies)
 
     def _execute_many(self, statement: Insert, rows: Iterable[Mapping[str, Any]]) -> None:
         for batch in _batches(rows, self._batch_size):
@@ -252,7 +279,9 @@ class SqlAipRepository:
             ),
         )
 
-    def _add_events(self, aip_id: str | None, version: int | None, events: Sequence[Event]) -> None:
+    def _add_events(
+        self, aip_id: str | None, version: int | None, events: Sequence[Event], first: int = 0
+    ) -> None:
         if not events:
             return
         self._execute_many(
@@ -270,7 +299,7 @@ class SqlAipRepository:
                     "version": version,
                     "position": position,
                 }
-                for position, e in enumerate(events)
+                for position, e in enumerate(events, start=first)
             ),
         )
         self._execute_many(
@@ -300,7 +329,7 @@ class SqlAipRepository:
             CatalogError: if its time has no time zone, its identifier is taken, or the database
                 fails. The unit of work is rolled back.
         """
-        try:
+        with self._refused_voids_all(f"record rejection {rejection.identifier}"):
             date_time = utc(rejection.date_time, f"rejection {rejection.identifier} time")
             self._session.execute(
                 insert(table(RejectionRow)),
@@ -313,17 +342,119 @@ class SqlAipRepository:
                     "issues": issues_to_json(rejection.issues),
                 },
             )
-        except CatalogError:
-            self._session.rollback()
-            raise
-        except IntegrityError as exc:
-            self._session.rollback()
-            raise CatalogError(
-                f"cannot record rejection {rejection.identifier}: {describe_integrity_error(exc)}"
-            ) from exc
-        except SQLAlchemyError as exc:
-            self._session.rollback()
-            raise CatalogError(f"cannot record rejection {rejection.identifier}: {exc}") from exc
+
+    def add_events(self, aip_id: str, version: int, events: Sequence[Event], agents: Sequence[Agent]) -> None:
+        """Record events that happened to a stored version after its ingest, with their agents.
+
+        The events follow the version's earlier events (ingest first); agents already in the
+        catalog are kept as they are.
+
+        Args:
+            aip_id: the AIP.
+            version: the version the events are about.
+            events: the events, in the order they are to be read back.
+            agents: every agent the events name.
+
+        Raises:
+            CatalogError: if there is no such version, an event is inconsistent (a time without a
+                time zone, an agent not among ``agents``) or its identifier is taken, or the
+                database fails. The unit of work is rolled back.
+        """
+        what = f"record events of AIP {aip_id} version {version}"
+        with self._refused_voids_all(what):
+            check_events(aip_id, version, events, agents)
+            self._version_id(aip_id, version, what)
+            last = self._session.scalar(
+                select(func.max(EventRow.position)).where(
+                    EventRow.aip_id == aip_id, EventRow.version == version
+                )
+            )
+            self._add_agents(agents)
+            self._add_events(aip_id, version, events, first=0 if last is None else last + 1)
+
+    def put_copy(self, aip_id: str, version: int, copy: Copy) -> None:
+        """Record a copy of a version at a location, replacing what was known about that location.
+
+        Args:
+            aip_id: the AIP.
+            version: the version the copy is of.
+            copy: the copy (one per location: a copy already recorded there is replaced).
+
+        Raises:
+            CatalogError: if there is no such version, a time of the copy has no time zone, another
+                transaction recorded the same copy meanwhile, or the database fails. The unit of
+                work is rolled back.
+        """
+        what = f"record the copy of AIP {aip_id} version {version} at {copy.location}"
+        with self._refused_voids_all(what):
+            check_copy(aip_id, version, copy)
+            version_id = self._version_id(aip_id, version, what)
+            copies = table(CopyRow)
+            # Update, then insert if there was nothing to update: portable, and a concurrent insert
+            # of the same copy is refused by the primary key rather than lost.
+            result = self._session.execute(
+                update(copies)
+                .where(copies.c.version_id == version_id, copies.c.location == copy.location)
+                .values(stored=copy.stored, verified=copy.verified, objects=copy.objects, bytes=copy.bytes)
+            )
+            if cast(CursorResult[Any], result).rowcount == 0:
+                self._add_copies(version_id, [copy])
+
+    def add_segment(self, segment: Segment) -> None:
+        """Remember an event log segment written to a location.
+
+        Args:
+            segment: the segment.
+
+        Raises:
+            CatalogError: if that location already has a segment with this sequence number, the
+                segment's time has no time zone, or the database fails. The unit of work is rolled
+                back.
+        """
+        with self._refused_voids_all(f"record event log segment {segment.sequence} of {segment.location}"):
+            check_segment(segment)
+            self._session.execute(
+                insert(table(SegmentRow)),
+                {
+                    "location": segment.location,
+                    "sequence": segment.sequence,
+                    "key": segment.key,
+                    "sha256": segment.sha256,
+                    "previous": segment.previous,
+                    "events": segment.events,
+                    "created": segment.created,
+                },
+            )
+
+    def _version_id(self, aip_id: str, version: int, what: str) -> int:
+        version_id = self._session.scalar(
+            select(AipVersionRow.id).where(AipVersionRow.aip_id == aip_id, AipVersionRow.version == version)
+        )
+        if version_id is None:
+            raise CatalogError(f"cannot {what}: there is no such AIP version in the catalog")
+        return version_id
+
+    def _add_copies(self, version_id: int, copies: Sequence[Copy]) -> None:
+        self._execute_many(
+            insert(table(CopyRow)),
+            (
+                {
+                    "version_id": version_id,
+                    "location": c.location,
+                    "stored": c.stored,
+                    "verified": c.verified,
+                    "objects": c.objects,
+                    "bytes": c.bytes,
+                }
+                for c in copies
+            ),
+        )
+
+    def _text_key(self, column: SQLColumnExpression[str]) -> SQLColumnExpression[str]:
+        """``column`` as a sort key in code point order (see the module's docstring)."""
+        if self._session.get_bind().dialect.name == "postgresql":
+            return column.collate("C")
+        return column
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -336,7 +467,10 @@ class SqlAipRepository:
 
         Returns:
             The record with files, events and agents in the order they were added (times in UTC),
-            or None if there is no such AIP or version.
+            or None if there is no such AIP or version. The events are all the version's events:
+            those of its ingest, then those recorded later (:meth:`add_events`) in the order they
+            were recorded; the agents are those of its ingest, then any other agent a later event
+            names, in the order they are first named. The copies are ordered by location.
 
         Raises:
             CatalogError: if the database fails.
@@ -365,19 +499,40 @@ class SqlAipRepository:
         agents = [
             _agent(r)
             for r in session.execute(
-                select(AgentRow.identifier, AgentRow.name, AgentRow.type, AgentRow.version, AgentRow.note)
+                select(*_AGENT_COLUMNS)
                 .join(AipVersionAgentRow, AipVersionAgentRow.agent_id == AgentRow.identifier)
                 .where(AipVersionAgentRow.version_id == version_id)
                 .order_by(AipVersionAgentRow.position)
             )
         ]
+        events = self._events(aip_id, aip_version.version)
+        listed = {a.identifier for a in agents}
+        # Events recorded after ingest may name agents the ingest record does not list.
+        later = list(
+            dict.fromkeys(link.agent for e in events for link in e.agents if link.agent not in listed)
+        )
+        if later:
+            found = {
+                r.identifier: _agent(r)
+                for r in session.execute(select(*_AGENT_COLUMNS).where(AgentRow.identifier.in_(later)))
+            }
+            agents += [found[identifier] for identifier in later]
         return AipRecord(
             aip=aip,
             version=aip_version,
             files=self._files(version_id),
-            events=self._events(aip_id, aip_version.version),
+            events=events,
             agents=agents,
+            copies=self._copies_of(version_id),
         )
+
+    def _copies_of(self, version_id: int) -> list[Copy]:
+        query = (
+            select(*_COPY_COLUMNS)
+            .where(CopyRow.version_id == version_id)
+            .order_by(self._text_key(CopyRow.location))
+        )
+        return [_copy(r) for r in self._session.execute(query)]
 
     def _files(self, version_id: int) -> list[FileEntry]:
         extra: dict[int, dict[DigestAlgorithm, str]] = {}
@@ -477,7 +632,9 @@ class SqlAipRepository:
                     EventRow.policy,
                 )
                 .where(*of_version)
-                .order_by(EventRow.position)
+                # Two transactions adding events to one version at once may both take the next
+                # position; the identifier then keeps the order the same on every read.
+                .order_by(EventRow.position, EventRow.identifier)
             )
         ]
 
@@ -496,7 +653,7 @@ class SqlAipRepository:
         query = (
             select(*_VERSION_COLUMNS)
             .where(AipVersionRow.payload_fingerprint == fingerprint)
-            .order_by(AipVersionRow.created, AipVersionRow.aip_id, AipVersionRow.version)
+            .order_by(AipVersionRow.created, self._text_key(AipVersionRow.aip_id), AipVersionRow.version)
             .limit(1)
         )
         try:
@@ -521,7 +678,7 @@ class SqlAipRepository:
             RejectionRow.title,
             RejectionRow.date_time,
             RejectionRow.issues,
-        ).order_by(RejectionRow.date_time, RejectionRow.identifier)
+        ).order_by(RejectionRow.date_time, self._text_key(RejectionRow.identifier))
         try:
             rows = self._session.execute(query).all()
         except SQLAlchemyError as exc:
@@ -538,6 +695,130 @@ class SqlAipRepository:
             for identifier, sip_path, producer, title, date_time, issues in rows
         ]
 
+    def versions(self) -> Iterator[AipVersion]:
+        """Every AIP version, read a page at a time (iterate within the unit of work).
+
+        Each page is a query of its own that starts after the last version of the page before, so
+        that no cursor stays open between pages: the caller may write and commit while iterating.
+
+        Returns:
+            The versions, by AIP (oldest first, ties in creation time by AIP id), then by version.
+
+        Raises:
+            CatalogError: if the database fails.
+        """
+        order = (AipRow.created, self._text_key(AipRow.id), AipVersionRow.version)
+        page = (
+            select(*_VERSION_COLUMNS, AipRow.created.label("aip_created"))
+            .join(AipRow, AipRow.id == AipVersionRow.aip_id)
+            .order_by(*order)
+            .limit(self._batch_size)
+        )
+        after: tuple[datetime, str, int] | None = None
+        while True:
+            query = page if after is None else page.where(tuple_(*order) > after)
+            try:
+                rows = self._session.execute(query).all()
+            except SQLAlchemyError as exc:
+                raise CatalogError(f"cannot list the AIP versions: {exc}") from exc
+            for row in rows:
+                yield _version(row)
+            if len(rows) < self._batch_size:
+                return
+            last = rows[-1]
+            after = (last.aip_created, last.aip_id, last.version)
+
+    def copies(self, location: str | None = None) -> list[tuple[str, int, Copy]]:
+        """The copies of every version, or of every version at one location.
+
+        Args:
+            location: a location name; None for every location.
+
+        Returns:
+            (AIP id, version, copy) triples, by AIP (oldest first, ties in creation time by AIP id),
+            then by version, then by location.
+
+        Raises:
+            CatalogError: if the database fails.
+        """
+        query = (
+            select(AipVersionRow.aip_id, AipVersionRow.version, *_COPY_COLUMNS)
+            .join(AipVersionRow, AipVersionRow.id == CopyRow.version_id)
+            .join(AipRow, AipRow.id == AipVersionRow.aip_id)
+            .order_by(
+                AipRow.created,
+                self._text_key(AipRow.id),
+                AipVersionRow.version,
+                self._text_key(CopyRow.location),
+            )
+        )
+        if location is not None:
+            query = query.where(CopyRow.location == location)
+        try:
+            rows = self._session.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"cannot list the copies: {exc}") from exc
+        return [(row.aip_id, row.version, _copy(row)) for row in rows]
+
+    def segments(self, location: str) -> list[Segment]:
+        """The event log segments written to a location.
+
+        Args:
+            location: the location name.
+
+        Returns:
+            Its segments by sequence number (none if it has no event log yet).
+
+        Raises:
+            CatalogError: if the database fails.
+        """
+        query = (
+            select(
+                SegmentRow.location,
+                SegmentRow.sequence,
+                SegmentRow.key,
+                SegmentRow.sha256,
+                SegmentRow.previous,
+                SegmentRow.events,
+                SegmentRow.created,
+            )
+            .where(SegmentRow.location == location)
+            .order_by(SegmentRow.sequence)
+        )
+        try:
+            rows = self._session.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"cannot list the event log segments of {location}: {exc}") from exc
+        return [
+            Segment(
+                location=row.location,
+                sequence=row.sequence,
+                key=row.key,
+                sha256=row.sha256,
+                previous=row.previous,
+                events=row.events,
+                created=row.created,
+            )
+            for row in rows
+        ]
+
+    def is_empty(self) -> bool:
+        """Whether the catalog holds nothing that a rebuild would have to replace.
+
+        Returns:
+            True if it holds no AIP, rejection, event or event log segment.
+
+        Raises:
+            CatalogError: if the database fails.
+        """
+        try:
+            return all(
+                self._session.scalar(select(column).limit(1)) is None
+                for column in (AipRow.id, RejectionRow.identifier, EventRow.identifier, SegmentRow.location)
+            )
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"cannot read the catalog: {exc}") from exc
+
     # Last in the class: below this point, ``list`` would name the method in annotations.
     def list(self) -> list[tuple[Aip, int]]:
         """Every AIP with its latest version number.
@@ -553,7 +834,7 @@ class SqlAipRepository:
             select(AipRow.id, AipRow.title, AipRow.producer, AipRow.created, latest)
             .join(AipVersionRow, AipVersionRow.aip_id == AipRow.id)
             .group_by(AipRow.id, AipRow.title, AipRow.producer, AipRow.created)
-            .order_by(AipRow.created, AipRow.id)
+            .order_by(AipRow.created, self._text_key(AipRow.id))
         )
         try:
             rows = self._session.execute(query).all()
@@ -577,6 +858,17 @@ _VERSION_COLUMNS = (
 )
 
 
+_AGENT_COLUMNS = (AgentRow.identifier, AgentRow.name, AgentRow.type, AgentRow.version, AgentRow.note)
+
+_COPY_COLUMNS = (
+    CopyRow.location,
+    CopyRow.stored,
+    CopyRow.verified,
+    CopyRow.objects,
+    CopyRow.bytes,
+)
+
+
 def _version(row: Any) -> AipVersion:
     return AipVersion(
         aip_id=row.aip_id,
@@ -586,6 +878,12 @@ def _version(row: Any) -> AipVersion:
         bytes=row.bytes,
         payload_fingerprint=row.payload_fingerprint,
         location=row.location,
+    )
+
+
+def _copy(row: Any) -> Copy:
+    return Copy(
+        location=row.location, stored=row.stored, verified=row.verified, objects=row.objects, bytes=row.bytes
     )
 
 

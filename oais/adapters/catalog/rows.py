@@ -230,6 +230,36 @@ class RejectionRow(Base):
     issues: Mapped[str] = mapped_column(Text)  # JSON array of Issue objects
 
 
+class CopyRow(Base):
+    """A verified copy of an AIP version at one storage location (by the location's name)."""
+
+    __tablename__ = "copies"
+    __table_args__ = (CheckConstraint("objects >= 0 AND bytes >= 0", name="counts_not_negative"),)
+
+    version_id: Mapped[int] = mapped_column(Integer, ForeignKey("aip_versions.id"), primary_key=True)
+    # Indexed: audits and replication walk every copy at one location.
+    location: Mapped[str] = mapped_column(Text, primary_key=True, index=True)
+    stored: Mapped[datetime] = mapped_column(UtcDateTime)
+    verified: Mapped[datetime | None] = mapped_column(UtcDateTime)  # NULL: not checked since a rebuild
+    objects: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class SegmentRow(Base):
+    """One segment of a location's append-only, hash-chained event log."""
+
+    __tablename__ = "event_log_segments"
+    __table_args__ = (CheckConstraint("sequence >= 1 AND events >= 0", name="counts_valid"),)
+
+    location: Mapped[str] = mapped_column(Text, primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    previous: Mapped[str | None] = mapped_column(String(64))  # NULL for the first segment
+    events: Mapped[int] = mapped_column(Integer)
+    created: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 def table(row: type[Base]) -> Table:
     """The Core table of a row class, for bulk statements.
 

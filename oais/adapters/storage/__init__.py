@@ -1,0 +1,1 @@
+"""Object stores: the places (locations) that hold copies of AIPs."""

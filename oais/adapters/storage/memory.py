@@ -1,0 +1,301 @@
+"""The in-memory storage location: the fake for unit tests, with the real locations' semantics.
+
+It passes the same contract tests as the local and S3 locations: write-once keys, PRESENT for the same
+bytes, ConflictError for others unless ``replace``, FixityMismatch (and nothing kept) when the bytes do
+not have the item's sha256, "missing" in read results, keys in key order. Like an S3 bucket, it keeps
+the sha256 an object was written with as metadata, and, if made with ``object_lock``, records the
+retention asked for. :meth:`InMemoryObjectStore.tamper` and :meth:`InMemoryObjectStore.remove` act
+behind the port's back, to test how services notice damage.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from oais.adapters.storage.local import CHUNK, key_problem, prefix_problem
+from oais.domain.errors import ConflictError, NotFound, StorageError
+from oais.domain.fixity import DigestAlgorithm, FixityMismatch
+from oais.domain.storage import (
+    LocationInfo,
+    LocationKind,
+    ObjectInfo,
+    ReadItem,
+    ReadResult,
+    Retention,
+    RetentionMode,
+    WriteItem,
+    WriteOutcome,
+    WriteResult,
+)
+
+
+@dataclass(frozen=True)
+class _Object:
+    data: bytes
+    sha256: str  # as written: tampering changes the data, not this
+    modified: datetime
+    retain_until: datetime | None = None
+    retention_mode: RetentionMode | None = None
+
+    def info(self, key: str) -> ObjectInfo:
+        return ObjectInfo(
+            key=key,
+            size=len(self.data),
+            modified=self.modified,
+            sha256=self.sha256,
+            retain_until=self.retain_until,
+            retention_mode=self.retention_mode,
+        )
+
+
+class InMemoryObjectStore:
+    """Implements the ``ObjectStore`` port in memory (thread-safe)."""
+
+    def __init__(self, name: str, object_lock: bool = False) -> None:
+        """Args:
+        name: the location's name.
+        object_lock: imitate a bucket with S3 Object Lock: retention asked for is recorded.
+        """
+        self._name = name
+        self._object_lock = object_lock
+        self._objects: dict[str, _Object] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """The location's name."""
+        return self._name
+
+    def locate(self, key: str) -> str:
+        """A ``memory://`` URI naming the object, for messages.
+
+        Raises:
+            StorageError: if the key is invalid.
+        """
+        self._check_key(key)
+        return f"memory://{self._name}/{key}"
+
+    def _where(self, key: str) -> str:
+        return f"location '{self._name}': {key}"
+
+    def _check_key(self, key: str) -> None:
+        problem = key_problem(key)
+        if problem is not None:
+            raise StorageError(f"location '{self._name}': {key!r} is not a valid key: {problem}")
+
+    def _check_prefix(self, prefix: str, *, whole_segments: bool) -> None:
+        problem = prefix_problem(prefix, whole_segments=whole_segments)
+        if problem is not None:
+            raise StorageError(f"location '{self._name}': {prefix!r} is not a valid prefix: {problem}")
+
+    # --- the port ---------------------------------------------------------------------------------
+
+    def describe(self) -> LocationInfo:
+        """What this fake imitates: an S3 bucket with Object Lock if made so, else a local directory."""
+        return LocationInfo(
+            name=self._name,
+            kind=LocationKind.S3 if self._object_lock else LocationKind.LOCAL,
+            uri=f"memory://{self._name}",
+            object_lock=self._object_lock,
+            versioned=self._object_lock,  # S3 Object Lock turns versioning on
+        )
+
+    def write(
+        self,
+        items: Sequence[WriteItem],
+        retention: Retention | None = None,
+        now: datetime | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[WriteResult]:
+        """Write objects once each, one after the other (see the port for the rules).
+
+        Args:
+            items: what to write (each key at most once).
+            retention: recorded on every written object if the store imitates Object Lock.
+            now: when the objects are written (default: the current time).
+            progress: called with the bytes of each item written (a present object counts nothing).
+
+        Returns:
+            One result per item, as each completes.
+
+        Raises:
+            ConflictError: a key holds other content and the item may not replace it.
+            FixityMismatch: an item's bytes do not have its sha256 (that object is not kept).
+            StorageError: a key is invalid or given twice, or a source file cannot be read.
+        """
+        seen: set[str] = set()
+        for item in items:
+            self._check_key(item.key)
+            if item.key in seen:
+                raise StorageError(f"{self._where(item.key)}: the key is given twice in one write")
+            seen.add(item.key)
+        for item in items:
+            yield self._write_one(item, retention, now or datetime.now(UTC), progress)
+
+    def _write_one(
+        self,
+        item: WriteItem,
+        retention: Retention | None,
+        now: datetime,
+        progress: Callable[[int], None] | None,
+    ) -> WriteResult:
+        with self._lock:
+            existing = self._objects.get(item.key)
+        if existing is not None:
+            # The bytes decide, not the recorded sha256: tampered bytes are other content.
+            if len(existing.data) == item.size and _sha256(existing.data) == item.sha256:
+                return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT)
+            if not item.replace:
+                raise ConflictError(f"{self._where(item.key)}: the location holds other content")
+        data = self._source_bytes(item, progress)
+        actual = _sha256(data)
+        if actual != item.sha256:
+            raise FixityMismatch(self._where(item.key), DigestAlgorithm.SHA256, item.sha256, actual)
+        if len(data) != item.size:
+            raise StorageError(
+                f"{self._where(item.key)}: the source has {len(data)} bytes, the item says {item.size}"
+            )
+        locked = self._object_lock and retention is not None
+        stored = _Object(
+            data=data,
+            sha256=actual,
+            modified=now,
+            retain_until=retention.until(now) if locked and retention is not None else None,
+            retention_mode=retention.mode if locked and retention is not None else None,
+        )
+        with self._lock:
+            current = self._objects.get(item.key)
+            if current is not None and current is not existing:
+                # Another writer got there first: same bytes, or a conflict.
+                if current.data == data:
+                    return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT)
+                if not item.replace:
+                    raise ConflictError(f"{self._where(item.key)}: the location holds other content")
+            self._objects[item.key] = stored
+        return WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN)
+
+    def _source_bytes(self, item: WriteItem, progress: Callable[[int], None] | None) -> bytes:
+        if item.data is not None:
+            if progress is not None and item.data:
+                progress(len(item.data))
+            return item.data
+        assert item.path is not None
+        parts = []
+        try:
+            with open(item.path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    parts.append(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+        except OSError as exc:
+            raise StorageError(f"{self._where(item.key)}: cannot read {item.path}: {exc.strerror}") from exc
+        return b"".join(parts)
+
+    def read(
+        self, items: Sequence[ReadItem], progress: Callable[[int], None] | None = None
+    ) -> Iterator[ReadResult]:
+        """Read objects whole, hashing them and writing them to ``dest`` if given.
+
+        Returns:
+            One result per item, in the order given.
+
+        Raises:
+            StorageError: a key is invalid or a destination file cannot be written.
+        """
+        for item in items:
+            self._check_key(item.key)
+        for item in items:
+            with self._lock:
+                stored = self._objects.get(item.key)
+            if stored is None:
+                yield ReadResult(key=item.key, problem="missing")
+                continue
+            if item.dest is not None:
+                try:
+                    Path(item.dest).parent.mkdir(parents=True, exist_ok=True)
+                    Path(item.dest).write_bytes(stored.data)
+                except OSError as exc:
+                    raise StorageError(
+                        f"{self._where(item.key)}: cannot write {item.dest}: {exc.strerror}"
+                    ) from exc
+            if progress is not None and stored.data:
+                progress(len(stored.data))
+            yield ReadResult(key=item.key, size=len(stored.data), sha256=_sha256(stored.data))
+
+    def get_bytes(self, key: str, limit: int = 256 << 20) -> bytes:
+        """A small object's bytes.
+
+        Raises:
+            NotFound: if there is no such object.
+            StorageError: if it is larger than ``limit``.
+        """
+        self._check_key(key)
+        with self._lock:
+            stored = self._objects.get(key)
+        if stored is None:
+            raise NotFound(f"{self._where(key)}: no such object")
+        if len(stored.data) > limit:
+            raise StorageError(f"{self._where(key)}: larger than {limit} bytes, too large to read whole")
+        return stored.data
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """The object's size, time, recorded sha256 and retention, or None."""
+        self._check_key(key)
+        with self._lock:
+            stored = self._objects.get(key)
+        return None if stored is None else stored.info(key)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order."""
+        self._check_prefix(prefix, whole_segments=False)
+        with self._lock:
+            found = [(k, o) for k, o in self._objects.items() if k.startswith(prefix)]
+        return iter([o.info(k) for k, o in sorted(found, key=lambda ko: ko[0])])
+
+    def children(self, prefix: str) -> Iterator[str]:
+        """The distinct next segments of the keys below ``prefix`` (a '/' is added if missing), sorted."""
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        self._check_prefix(prefix, whole_segments=True)
+        with self._lock:
+            keys = [k for k in self._objects if k.startswith(prefix)]
+        return iter(sorted({k[len(prefix) :].split("/", 1)[0] for k in keys}))
+
+    # --- behind the port's back (tests only) ------------------------------------------------------
+
+    def tamper(self, key: str, data: bytes) -> None:
+        """Change an object's bytes as decay would: its recorded sha256 and time stay as they were.
+
+        Raises:
+            NotFound: if there is no such object.
+        """
+        with self._lock:
+            stored = self._objects.get(key)
+            if stored is None:
+                raise NotFound(f"{self._where(key)}: no such object")
+            self._objects[key] = replace(stored, data=data)
+
+    def remove(self, key: str) -> None:
+        """Remove an object as a loss would.
+
+        Raises:
+            NotFound: if there is no such object.
+        """
+        with self._lock:
+            if self._objects.pop(key, None) is None:
+                raise NotFound(f"{self._where(key)}: no such object")
+
+    def keys(self) -> builtins.list[str]:
+        """Every key held, in key order."""
+        with self._lock:
+            return sorted(self._objects)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,1075 @@
+"""An archival storage location on an S3 service (Ceph RGW): one bucket, and optionally a key prefix.
+
+What this adapter relies on, and why (measured on Ceph RGW 16.2 "Pacific"):
+
+* **Content-MD5 on every request that carries bytes.** RGW checks it on PutObject and on every
+  UploadPart and refuses a mismatch (``BadDigest``), so each part is checked by the server as it
+  arrives. Flexible checksums (``x-amz-checksum-*``) are accepted but ignored by RGW 16, so none are
+  asked for; with boto3 >= 1.36 asking for one even breaks uploads over HTTPS.
+* **Our own sha256.** The digest of record is computed over the bytes as they are read for sending
+  and must equal the item's before an object is made visible (before PutObject, or before
+  CompleteMultipartUpload). It is kept in the object's user metadata (``x-amz-meta-sha256``) as a
+  hint for listings; fixity audits always read the bytes. ETags are not used for fixity (RGW even
+  returns an empty one from CompleteMultipartUpload).
+* **Nothing partial.** A multipart upload that fails in any way is aborted, so no parts linger and
+  the key never shows a partial object.
+* **Write once.** Which keys already exist is found with one listing of the batch's common prefix
+  (not one HEAD per key); only keys that exist are looked at in detail. An existing object with the
+  same size and sha256 is left alone (a rerun after a crash); one with other content is a conflict
+  unless the item may replace it, found before anything of the call is written. There is no delete.
+* **Object Lock.** Retention is sent with PutObject. RGW 16 ignores the retention given to
+  CreateMultipartUpload, so a multipart object gets it with PutObjectRetention right after it is
+  completed. An object found present with no retention or a shorter one (a run that stopped
+  before locking it) gets the retention asked for.
+* **Bounded work.** At most ``concurrency`` uploads (PutObject, UploadPart, and the calls that start
+  and complete multipart uploads) are in flight, and at most ``concurrency`` buffers (whole small
+  objects or parts) are in memory, across all the objects of a call.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from botocore.exceptions import (  # type: ignore[import-untyped]
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from oais.domain.errors import ConfigError, ConflictError, NotFound, StorageError
+from oais.domain.fixity import DigestAlgorithm, FixityMismatch
+from oais.domain.storage import (
+    LOCATION_NAME,
+    LocationInfo,
+    LocationKind,
+    ObjectInfo,
+    ReadItem,
+    ReadResult,
+    Retention,
+    RetentionMode,
+    WriteItem,
+    WriteOutcome,
+    WriteResult,
+)
+
+_log = logging.getLogger(__name__)
+
+#: The smallest part S3 (and RGW: ``rgw_multipart_min_part_size``) accepts, except for the last one.
+MIN_PART_SIZE = 5 << 20
+#: The largest part S3 accepts.
+MAX_PART_SIZE = 5 << 30
+#: The most parts one multipart upload may have.
+MAX_PARTS = 10_000
+#: How much of an object is read from the network at a time.
+READ_CHUNK = 4 << 20
+
+#: Error codes meaning the service did not accept who we say we are.
+_REFUSED_CODES = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidSecurity"}
+)
+
+_T = TypeVar("_T")
+
+
+class _Kind(Enum):
+    """What a failed request means for the caller."""
+
+    UNREACHABLE = "unreachable"
+    REFUSED = "refused"
+    NO_BUCKET = "no bucket"
+    MISSING = "missing"
+    OTHER = "other"
+
+
+#: Failures that concern the whole location, not one object.
+_LOCATION_WIDE = frozenset({_Kind.UNREACHABLE, _Kind.REFUSED, _Kind.NO_BUCKET})
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _error_code(exc: Any) -> tuple[str, int | None, str]:
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error") or {}
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return str(error.get("Code") or ""), status, _one_line(error.get("Message") or "")
+
+
+def _classify(exc: BaseException) -> _Kind:
+    if isinstance(exc, BotoConnectionError | ConnectionClosedError):
+        return _Kind.UNREACHABLE
+    if not isinstance(exc, ClientError):
+        return _Kind.OTHER
+    code, status, _ = _error_code(exc)
+    operation = getattr(exc, "operation_name", "")
+    if code in _REFUSED_CODES:
+        return _Kind.REFUSED
+    if code == "NoSuchBucket":
+        return _Kind.NO_BUCKET
+    # A HEAD response has no body, hence no error code: only the status tells.
+    if operation == "HeadBucket" and status == 404:
+        return _Kind.NO_BUCKET
+    if operation == "HeadBucket" and status == 403:
+        return _Kind.REFUSED
+    if code in {"NoSuchKey", "NotFound", "404"} or (status == 404 and operation == "HeadObject"):
+        return _Kind.MISSING
+    return _Kind.OTHER
+
+
+def _detail(exc: BaseException) -> str:
+    """A short, one-line account of a failed request."""
+    if isinstance(exc, ClientError):
+        code, status, message = _error_code(exc)
+        text = f"{code or 'error'} (HTTP {status})" if status else code or "error"
+        return f"{text}: {message}" if message and message != code else text
+    return _one_line(exc) or type(exc).__name__
+
+
+def _utc(value: Any) -> datetime | None:
+    """A timestamp from a response, in UTC (botocore may hand back local-time zones)."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else None
+
+
+def _lock_short(mode: str | None, until: datetime | None, lock: dict[str, Any]) -> bool:
+    """True if a retention is asked for (``lock``) and the object's ends sooner or is absent."""
+    if not lock:
+        return False
+    wanted: datetime = lock["ObjectLockRetainUntilDate"]
+    return not mode or until is None or until < wanted
+
+
+def _md5_base64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class _Found:
+    """An object found under a key about to be written."""
+
+    size: int
+    sha256: str | None = None  # from its metadata, if it was looked at
+    version: str | None = None  # its version id, in a versioned bucket
+    lock_mode: str | None = None  # its Object Lock retention, if any
+    retain_until: datetime | None = None
+
+
+class _Stopped(Exception):
+    """The call is being wound up (another object failed or the caller stopped iterating)."""
+
+
+@dataclass(frozen=True)
+class _Event(Generic[_T]):
+    """What a worker tells the thread that yields results: bytes moved, a result, or a failure."""
+
+    moved: int = 0
+    result: _T | None = None
+    error: BaseException | None = None
+
+
+class _Flow(Generic[_T]):
+    """The state the threads of one write or read call share."""
+
+    def __init__(self, slots: int) -> None:
+        self.events: queue.SimpleQueue[_Event[_T]] = queue.SimpleQueue()
+        self.stop = threading.Event()
+        self.slots = threading.Semaphore(slots)
+
+    def acquire(self) -> bool:
+        """Take a slot (a buffer in memory, a request in flight); False if the call is stopping."""
+        while not self.slots.acquire(timeout=0.05):
+            if self.stop.is_set():
+                return False
+        if self.stop.is_set():
+            self.slots.release()
+            return False
+        return True
+
+    def release(self, _future: object = None) -> None:
+        self.slots.release()
+
+    def fail(self, exc: BaseException) -> None:
+        """Report a failure and make every other worker stop."""
+        if not isinstance(exc, _Stopped):
+            self.events.put(_Event(error=exc))
+        self.stop.set()
+
+    def drain(self, count: int, progress: Callable[[int], None] | None) -> Iterator[_T]:
+        """Yield ``count`` results as they arrive, calling ``progress`` in the caller's thread."""
+        while count:
+            event = self.events.get()
+            if event.error is not None:
+                raise event.error
+            if event.moved and progress is not None:
+                progress(event.moved)
+            if event.result is not None:
+                count -= 1
+                yield event.result
+
+
+class S3ObjectStore:
+    """An :class:`~oais.domain.ports.ObjectStore` on one bucket (and key prefix) of an S3 service.
+
+    Nothing is sent at construction; the client is created on first use.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        endpoint: str,
+        bucket: str,
+        access_key: str,
+        secret_key: str,
+        prefix: str = "",
+        region: str = "us-east-1",
+        ca_bundle: str | None = None,
+        part_size: int = 64 << 20,
+        concurrency: int = 4,
+    ) -> None:
+        """Describe the location; nothing is sent until it is used.
+
+        Args:
+            name: the location's name (it starts every error message).
+            endpoint: the service's URL, e.g. ``http://127.0.0.1:7480``.
+            bucket: the bucket holding the location's objects.
+            access_key: S3 access key id.
+            secret_key: S3 secret key.
+            prefix: a key prefix under which the location lives ('/' is added if missing).
+            region: the region to sign requests for.
+            ca_bundle: a CA certificate bundle to verify an HTTPS endpoint with.
+            part_size: objects of at least this size are sent in parts of this size.
+            concurrency: the most requests carrying bytes in flight (and buffers in memory) at once.
+
+        Raises:
+            ConfigError: if a value cannot work.
+        """
+        if LOCATION_NAME.fullmatch(name) is None:
+            raise ConfigError(f"{name!r} is not a location name (lower-case letters, digits, '-', '_')")
+        if not endpoint:
+            raise ConfigError(f"location '{name}': no S3 endpoint is configured")
+        if not bucket:
+            raise ConfigError(f"location '{name}': no S3 bucket is configured")
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise ConfigError(
+                f"location '{name}': part size {part_size} is outside S3's limits "
+                f"({MIN_PART_SIZE} to {MAX_PART_SIZE} bytes)"
+            )
+        if concurrency < 1:
+            raise ConfigError(f"location '{name}': concurrency must be at least 1, not {concurrency}")
+        prefix = prefix.lstrip("/")
+        self._name = name
+        self._endpoint = endpoint.rstrip("/")
+        self._bucket = bucket
+        self._access_key = access_key
+        self._secret_key = secret_key
+        self._prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        self._region = region
+        self._ca_bundle = ca_bundle
+        self._part_size = part_size
+        self._concurrency = concurrency
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._bucket_checked = False
+        self._info: LocationInfo | None = None
+
+    def __repr__(self) -> str:
+        return f"S3ObjectStore({self._name!r}, {self.uri!r})"
+
+    @property
+    def name(self) -> str:
+        """The location's name (from the configuration)."""
+        return self._name
+
+    @property
+    def uri(self) -> str:
+        """Where the location is, for messages and records."""
+        return f"s3://{self._bucket}/{self._prefix} at {self._endpoint}"
+
+    def locate(self, key: str) -> str:
+        """The object's ``s3://bucket/key`` URI, for people (nothing is sent)."""
+        return f"s3://{self._bucket}/{self._full(key)}"
+
+    def client(self) -> Any:
+        """The boto3 S3 client this store sends requests with, created on first use.
+
+        Raises:
+            StorageError: if the client cannot be created (e.g. a malformed endpoint).
+        """
+        client = self._client
+        if client is not None:
+            return client
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
+
+    def _new_client(self) -> Any:
+        import boto3  # type: ignore[import-untyped]
+        from botocore.config import Config  # type: ignore[import-untyped]
+
+        config = Config(
+            signature_version="s3v4",
+            # Every request that carries a body carries its Content-MD5, which RGW checks, and the
+            # signature covers that header; the bytes are also hashed with sha256 by this store and
+            # read back. Signing the payload's sha256 as well would hash every byte once more (botocore
+            # does so over plain HTTP unless told not to).
+            s3={"addressing_style": "path", "payload_signing_enabled": False},
+            # RGW 16 ignores x-amz-checksum-*, and the aws-chunked encoding botocore would use for
+            # them over HTTPS is refused (411 MissingContentLength): send Content-MD5 instead.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            max_pool_connections=self._concurrency + 4,
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"mode": "standard", "max_attempts": 3},
+        )
+        try:
+            session = boto3.session.Session()
+            return session.client(
+                "s3",
+                endpoint_url=self._endpoint,
+                region_name=self._region,
+                aws_access_key_id=self._access_key,
+                aws_secret_access_key=self._secret_key,
+                verify=self._ca_bundle,
+                config=config,
+            )
+        except (BotoCoreError, ValueError) as exc:
+            raise StorageError(
+                f"location '{self._name}': cannot use endpoint {self._endpoint}: {_one_line(exc)}"
+            ) from exc
+
+    # --- keys and errors ---------------------------------------------------------------------
+
+    def _full(self, key: str) -> str:
+        if not key or key.startswith("/"):
+            raise StorageError(f"location '{self._name}': {key!r} is not a relative object key")
+        return self._prefix + key
+
+    def _where(self, key: str | None) -> str:
+        return f"s3://{self._bucket}/{self._prefix}{key or ''}"
+
+    def _fail(self, exc: BaseException, doing: str, key: str | None = None) -> StorageError | NotFound:
+        """Translate an SDK exception into one line that names the location, endpoint and object."""
+        where = self._where(key)
+        head = f"location '{self._name}'"
+        kind = _classify(exc)
+        if kind is _Kind.UNREACHABLE:
+            return StorageError(f"{head}: cannot reach {self._endpoint} ({doing} {where}): {_detail(exc)}")
+        if kind is _Kind.REFUSED:
+            return StorageError(
+                f"{head}: the credentials were refused by {self._endpoint} ({doing} {where}): {_detail(exc)}"
+            )
+        if kind is _Kind.NO_BUCKET:
+            return StorageError(f"{head}: bucket '{self._bucket}' does not exist at {self._endpoint}")
+        if kind is _Kind.MISSING:
+            return NotFound(f"{head}: there is no object {where} at {self._endpoint}")
+        return StorageError(f"{head}: {doing} {where} at {self._endpoint} failed: {_detail(exc)}")
+
+    def _ready(self, doing: str, key: str | None = None) -> Any:
+        """The client, once the bucket is known to exist and to accept our credentials.
+
+        Checked once per store, so that a missing bucket or refused credentials are reported as
+        such by every method (a HEAD of a missing object and of a missing bucket look alike).
+        """
+        client = self.client()
+        if not self._bucket_checked:
+            try:
+                client.head_bucket(Bucket=self._bucket)
+            except (BotoCoreError, ClientError) as exc:
+                raise self._fail(exc, doing, key) from exc
+            self._bucket_checked = True
+        return client
+
+    # --- describe ------------------------------------------------------------------------------
+
+    def describe(self) -> LocationInfo:
+        """Ask the bucket whether it exists, has Object Lock and keeps versions.
+
+        Raises:
+            StorageError: one line naming the location if it cannot be reached, the credentials are
+                refused or the bucket does not exist.
+        """
+        client = self.client()
+        try:
+            client.head_bucket(Bucket=self._bucket)
+            self._bucket_checked = True
+            try:
+                lock = client.get_object_lock_configuration(Bucket=self._bucket)
+            except ClientError as exc:
+                if _error_code(exc)[0] != "ObjectLockConfigurationNotFoundError":
+                    raise
+                object_lock = False
+            else:
+                config = lock.get("ObjectLockConfiguration") or {}
+                object_lock = config.get("ObjectLockEnabled") == "Enabled"
+            versioning = client.get_bucket_versioning(Bucket=self._bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, "describing", None) from exc
+        info = LocationInfo(
+            name=self._name,
+            kind=LocationKind.S3,
+            uri=self.uri,
+            object_lock=object_lock,
+            versioned=versioning.get("Status") == "Enabled",
+        )
+        self._info = info
+        return info
+
+    # --- write ---------------------------------------------------------------------------------
+
+    def write(
+        self,
+        items: Sequence[WriteItem],
+        retention: Retention | None = None,
+        now: datetime | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[WriteResult]:
+        """Write objects, several at once, large ones in parts, each request checked by Content-MD5.
+
+        Every object carries its sha256 as user metadata ``sha256``; the bytes sent must have the
+        item's sha256, or nothing is kept under the key.
+
+        Args:
+            items: what to write (each key once).
+            retention: lock every written object until ``now`` + the retention period, if the bucket
+                has Object Lock (ignored if it has not).
+            now: the time the retention counts from (default: the current time).
+            progress: called in the caller's thread with the number of bytes of each request sent.
+
+        Returns:
+            One result per item, in any order, as each completes.
+
+        Raises:
+            ConflictError: a key holds other content and the item may not replace it (nothing of the
+                call is written then).
+            FixityMismatch: the bytes read for sending do not have the item's sha256.
+            StorageError: the location failed, or a local file could not be read or changed size.
+        """
+        batch = list(items)
+        if not batch:
+            return
+        keys = [item.key for item in batch]
+        if len(set(keys)) != len(keys):
+            twice = sorted({k for k in keys if keys.count(k) > 1})
+            raise StorageError(f"location '{self._name}': key {twice[0]!r} is written twice in one call")
+        for key in keys:
+            self._full(key)
+        self._ready("writing", batch[0].key)
+        lock = self._lock_arguments(retention, now)
+        existing = self._existing(batch)
+        todo: list[WriteItem] = []
+        present: list[tuple[str, _Found]] = []
+        for item in batch:
+            found = existing.get(item.key)
+            if found is None:
+                todo.append(item)
+            elif found.size == item.size and found.sha256 == item.sha256.lower():
+                present.append((item.key, found))
+            elif item.replace:
+                todo.append(item)
+            else:
+                if found.size != item.size:
+                    held = f"{found.size} bytes, not {item.size}"
+                elif found.sha256 is None:
+                    held = "no sha256 recorded"
+                else:
+                    held = f"sha256 {found.sha256}, not {item.sha256}"
+                raise ConflictError(
+                    f"location '{self._name}': {self._where(item.key)} already holds other content "
+                    f"({held}) and may not be replaced"
+                )
+        # Present but locked for less than asked (or not at all): written by a run that stopped
+        # before it could lock it, or earlier with a retention that ends sooner.
+        relock = [(key, f) for key, f in present if _lock_short(f.lock_mode, f.retain_until, lock)]
+        if relock:
+            with ThreadPoolExecutor(min(self._concurrency, len(relock))) as pool:
+                list(pool.map(lambda kf: self._lock(kf[0], kf[1].version, kf[1].lock_mode, lock), relock))
+        for key, _ in present:
+            yield WriteResult(key=key, outcome=WriteOutcome.PRESENT)
+        if todo:
+            yield from self._send(todo, lock, progress)
+
+    def _lock_arguments(self, retention: Retention | None, now: datetime | None) -> dict[str, Any]:
+        if retention is None:
+            return {}
+        info = self._info if self._info is not None else self.describe()
+        if not info.object_lock:
+            return {}
+        start = now if now is not None else datetime.now(UTC)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        until = retention.until(start)
+        if until.microsecond:  # RGW keeps whole seconds: round up, never lock for less than asked
+            until = until.replace(microsecond=0) + timedelta(seconds=1)
+        return {"ObjectLockMode": retention.mode.value, "ObjectLockRetainUntilDate": until}
+
+    def _existing(self, batch: Sequence[WriteItem]) -> dict[str, _Found]:
+        """Which of the batch's keys exist, and what they hold.
+
+        One listing of the keys' common prefix, from just before the first key to the last one,
+        finds them; only those whose size matches are looked at (HEAD) for their sha256. If the
+        listing runs through far more objects than the batch has, the rest are looked up one by one.
+        """
+        client = self.client()
+        by_key = {self._full(item.key): item for item in batch}
+        ordered = sorted(by_key, key=lambda k: k.encode())
+        first, last = ordered[0], ordered[-1].encode()
+        common = os.path.commonprefix(ordered)  # noqa: RUF071 - a key prefix, not a path
+        sizes: dict[str, int] = {}
+        budget = 1000 + 2 * len(ordered)
+        listed_to: str | None = None
+        arguments: dict[str, Any] = {"Bucket": self._bucket, "Prefix": common}
+        if len(first) > len(common):
+            arguments["StartAfter"] = first[:-1]  # sorts just before ``first``
+        try:
+            for number, entry in enumerate(self._objects(client, arguments)):
+                key = entry["Key"]
+                if key in by_key:
+                    sizes[key] = int(entry["Size"])
+                if key.encode() >= last:
+                    listed_to = None
+                    break
+                listed_to = key
+                if number >= budget:
+                    break
+            else:
+                listed_to = None
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, "listing", common[len(self._prefix) :]) from exc
+        unknown = [k for k in ordered if listed_to is not None and k.encode() > listed_to.encode()]
+        to_head = [k for k, size in sizes.items() if size == by_key[k].size] + unknown
+        found = {by_key[k].key: _Found(size) for k, size in sizes.items() if size != by_key[k].size}
+        if to_head:
+            with ThreadPoolExecutor(min(self._concurrency, len(to_head))) as pool:
+                for full, head in zip(to_head, pool.map(self._head_full, to_head), strict=True):
+                    if head is not None:
+                        sha256 = (head.get("Metadata") or {}).get("sha256")
+                        found[by_key[full].key] = _Found(
+                            size=int(head["ContentLength"]),
+                            sha256=sha256.lower() if sha256 else None,
+                            version=head.get("VersionId"),
+                            lock_mode=head.get("ObjectLockMode"),
+                            retain_until=_utc(head.get("ObjectLockRetainUntilDate")),
+                        )
+        return found
+
+    def _lock(self, key: str, version: str | None, mode: str | None, lock: dict[str, Any]) -> None:
+        """Give a stored object (whose retention mode is ``mode``) the retention of ``lock``."""
+        arguments: dict[str, Any] = {"Bucket": self._bucket, "Key": self._full(key)}
+        if version:
+            arguments["VersionId"] = version
+        # A COMPLIANCE retention may be extended but never turned into GOVERNANCE.
+        keep = mode == RetentionMode.COMPLIANCE.value
+        try:
+            self.client().put_object_retention(
+                **arguments,
+                Retention={
+                    "Mode": mode if keep else lock["ObjectLockMode"],
+                    "RetainUntilDate": lock["ObjectLockRetainUntilDate"],
+                },
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, "locking", key) from exc
+
+    @staticmethod
+    def _objects(client: Any, arguments: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        for page in client.get_paginator("list_objects_v2").paginate(**arguments):
+            yield from page.get("Contents") or ()
+
+    def _head_full(self, full: str) -> dict[str, Any] | None:
+        try:
+            head: dict[str, Any] = self.client().head_object(Bucket=self._bucket, Key=full)
+        except (BotoCoreError, ClientError) as exc:
+            if _classify(exc) is _Kind.MISSING:
+                return None
+            raise self._fail(exc, "looking at", full[len(self._prefix) :]) from exc
+        return head
+
+    def _send(
+        self, todo: Sequence[WriteItem], lock: dict[str, Any], progress: Callable[[int], None] | None
+    ) -> Iterator[WriteResult]:
+        flow: _Flow[WriteResult] = _Flow(self._concurrency)
+        large = sum(1 for item in todo if self._is_large(item))
+        uploads = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"s3-{self._name}-send")
+        leaders = ThreadPoolExecutor(
+            max(1, min(self._concurrency, large)), thread_name_prefix=f"s3-{self._name}-parts"
+        )
+        feeder = threading.Thread(
+            target=self._feed,
+            args=(todo, lock, flow, uploads, leaders),
+            name=f"s3-{self._name}-read",
+            daemon=True,
+        )
+        feeder.start()
+        try:
+            yield from flow.drain(len(todo), progress)
+        finally:
+            # Winding up: the feeder stops reading, unfinished multipart uploads are aborted, and
+            # requests already sent are let finish (a whole object is never harmful).
+            flow.stop.set()
+            feeder.join()
+            leaders.shutdown(wait=True)
+            uploads.shutdown(wait=True, cancel_futures=True)
+
+    def _is_large(self, item: WriteItem) -> bool:
+        return item.data is None and item.size >= self._part_size
+
+    def _feed(
+        self,
+        todo: Sequence[WriteItem],
+        lock: dict[str, Any],
+        flow: _Flow[WriteResult],
+        uploads: ThreadPoolExecutor,
+        leaders: ThreadPoolExecutor,
+    ) -> None:
+        """Read small objects in turn and hand them to the senders; hand large ones to a leader."""
+        try:
+            for item in todo:
+                if flow.stop.is_set():
+                    return
+                if self._is_large(item):
+                    leaders.submit(self._put_large, item, lock, flow, uploads)
+                    continue
+                if not flow.acquire():
+                    return
+                try:
+                    body = self._load(item)
+                except BaseException:
+                    flow.release()
+                    raise
+                future = uploads.submit(self._put_small, item, body, lock, flow)
+                future.add_done_callback(flow.release)
+        except BaseException as exc:
+            flow.fail(exc)
+
+    def _load(self, item: WriteItem) -> bytes:
+        """A small object's bytes, checked against the item's size and sha256."""
+        if item.data is not None:
+            body, source = item.data, "the data given"
+        else:
+            assert item.path is not None
+            source = item.path
+            try:
+                with open(item.path, "rb") as handle:
+                    body = handle.read(item.size + 1)
+            except OSError as exc:
+                raise self._local_error(item, exc) from exc
+        if len(body) != item.size:
+            raise self._size_changed(item, source)
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != item.sha256.lower():
+            raise FixityMismatch(
+                f"location '{self._name}': {item.key}", DigestAlgorithm.SHA256, item.sha256, actual
+            )
+        return body
+
+    def _local_error(self, item: WriteItem, exc: OSError) -> StorageError:
+        return StorageError(
+            f"location '{self._name}': cannot read {item.path} for {item.key}: "
+            f"{exc.strerror or _one_line(exc)}"
+        )
+
+    def _size_changed(self, item: WriteItem, source: str) -> StorageError:
+        return StorageError(
+            f"location '{self._name}': {item.key}: {source} does not have the {item.size} bytes expected "
+            "(it changed or is the wrong file); nothing was kept"
+        )
+
+    def _put_small(
+        self, item: WriteItem, body: bytes, lock: dict[str, Any], flow: _Flow[WriteResult]
+    ) -> None:
+        try:
+            self.client().put_object(
+                Bucket=self._bucket,
+                Key=self._full(item.key),
+                Body=body,
+                ContentMD5=_md5_base64(body),
+                Metadata={"sha256": item.sha256.lower()},
+                **lock,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            flow.fail(self._fail(exc, "writing", item.key))
+            return
+        except BaseException as exc:
+            flow.fail(exc)
+            return
+        flow.events.put(
+            _Event(moved=len(body), result=WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN))
+        )
+
+    def _part_size_for(self, size: int) -> int:
+        part = self._part_size
+        if size > part * MAX_PARTS:
+            mib = 1 << 20
+            part = -(-size // MAX_PARTS)
+            part = -(-part // mib) * mib
+        return part
+
+    def _put_large(
+        self, item: WriteItem, lock: dict[str, Any], flow: _Flow[WriteResult], uploads: ThreadPoolExecutor
+    ) -> None:
+        """Send one large file as a multipart upload; abort it on any failure."""
+        try:
+            self._multipart(item, lock, flow, uploads)
+        except BaseException as exc:
+            flow.fail(exc)
+
+    def _multipart(
+        self, item: WriteItem, lock: dict[str, Any], flow: _Flow[WriteResult], uploads: ThreadPoolExecutor
+    ) -> None:
+        assert item.path is not None
+        client = self.client()
+        full = self._full(item.key)
+        try:
+            if not flow.acquire():
+                return
+            try:
+                created = client.create_multipart_upload(
+                    Bucket=self._bucket, Key=full, Metadata={"sha256": item.sha256.lower()}, **lock
+                )
+            finally:
+                flow.release()
+            upload_id: str = created["UploadId"]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, "writing", item.key) from exc
+        parts: list[Future[str]] = []
+        part_failed = threading.Event()
+        completed = False
+
+        def note_failure(future: Future[str]) -> None:
+            if not future.cancelled() and future.exception() is not None:
+                part_failed.set()
+
+        try:
+            part_size = self._part_size_for(item.size)
+            digest = hashlib.sha256()
+            sent = 0
+            with open(item.path, "rb") as handle:
+                while sent < item.size and not part_failed.is_set():
+                    if not flow.acquire():
+                        raise _Stopped
+                    try:
+                        chunk = handle.read(min(part_size, item.size - sent))
+                    except BaseException:
+                        flow.release()
+                        raise
+                    if not chunk:
+                        flow.release()
+                        break
+                    sent += len(chunk)
+                    digest.update(chunk)
+                    future = uploads.submit(
+                        self._put_part, client, item.key, upload_id, len(parts) + 1, chunk, flow
+                    )
+                    future.add_done_callback(flow.release)
+                    future.add_done_callback(note_failure)
+                    parts.append(future)
+                if not part_failed.is_set() and (sent != item.size or handle.read(1)):
+                    raise self._size_changed(item, item.path)
+            if not part_failed.is_set():
+                actual = digest.hexdigest()
+                if actual != item.sha256.lower():
+                    raise FixityMismatch(
+                        f"location '{self._name}': {item.key}", DigestAlgorithm.SHA256, item.sha256, actual
+                    )
+            etags = [future.result() for future in parts]  # the first failed part raises here
+            if not flow.acquire():
+                raise _Stopped
+            try:
+                client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=full,
+                    UploadId=upload_id,
+                    MultipartUpload={
+                        "Parts": [{"ETag": etag, "PartNumber": n} for n, etag in enumerate(etags, 1)]
+                    },
+                )
+                completed = True
+                # RGW answers CompleteMultipartUpload with an empty ETag: look at what was stored.
+                head = client.head_object(Bucket=self._bucket, Key=full)
+                mode = head.get("ObjectLockMode")
+                if _lock_short(mode, _utc(head.get("ObjectLockRetainUntilDate")), lock):
+                    # RGW 16 ignores the retention given to CreateMultipartUpload: set it now.
+                    self._lock(item.key, head.get("VersionId"), mode, lock)
+            finally:
+                flow.release()
+            stored = (head.get("Metadata") or {}).get("sha256")
+            if int(head["ContentLength"]) != item.size or stored != item.sha256.lower():
+                raise StorageError(
+                    f"location '{self._name}': {self._where(item.key)} was stored with "
+                    f"{head['ContentLength']} bytes and sha256 {stored}, expected {item.size} bytes "
+                    f"and sha256 {item.sha256}"
+                )
+        except BaseException as exc:
+            if not completed:
+                for future in parts:
+                    future.cancel()
+                wait(parts)
+                self._abort(client, item.key, upload_id)
+            if isinstance(exc, BotoCoreError | ClientError):
+                raise self._fail(exc, "writing", item.key) from exc
+            if isinstance(exc, OSError):
+                raise self._local_error(item, exc) from exc
+            raise
+        flow.events.put(_Event(result=WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN)))
+
+    def _put_part(
+        self, client: Any, key: str, upload_id: str, number: int, chunk: bytes, flow: _Flow[WriteResult]
+    ) -> str:
+        try:
+            response = client.upload_part(
+                Bucket=self._bucket,
+                Key=self._full(key),
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=chunk,
+                ContentMD5=_md5_base64(chunk),
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, f"writing part {number} of", key) from exc
+        flow.events.put(_Event(moved=len(chunk)))
+        etag: str = response["ETag"]
+        return etag
+
+    def _abort(self, client: Any, key: str, upload_id: str) -> None:
+        try:
+            client.abort_multipart_upload(Bucket=self._bucket, Key=self._full(key), UploadId=upload_id)
+        except (BotoCoreError, ClientError) as exc:
+            if _error_code(exc)[0] == "NoSuchUpload":
+                return
+            # Best effort: the parts stay invisible under the key, and a bucket lifecycle rule
+            # (AbortIncompleteMultipartUpload) or a later abort removes them.
+            _log.warning(
+                "location '%s': could not abort the unfinished upload %s of %s: %s",
+                self._name,
+                upload_id,
+                self._where(key),
+                _detail(exc),
+            )
+
+    # --- read ----------------------------------------------------------------------------------
+
+    def read(
+        self, items: Sequence[ReadItem], progress: Callable[[int], None] | None = None
+    ) -> Iterator[ReadResult]:
+        """Read objects whole, several at once, each as one streaming GET, hashing the bytes.
+
+        A missing object gives ``problem="missing"``, another failure of one object a one-line
+        reason; a destination file appears only once its object was read whole.
+
+        Args:
+            items: what to read, and where to put each object's bytes (if anywhere).
+            progress: called in the caller's thread with the number of bytes received.
+
+        Returns:
+            One result per item, in any order, as each completes.
+
+        Raises:
+            StorageError: the location as a whole failed (unreachable, credentials refused, bucket
+                missing), or a destination file cannot be written.
+        """
+        batch = list(items)
+        if not batch:
+            return
+        for item in batch:
+            self._full(item.key)
+        self._ready("reading", batch[0].key)
+        flow: _Flow[ReadResult] = _Flow(self._concurrency)
+        pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"s3-{self._name}-get")
+        try:
+            for item in batch:
+                pool.submit(self._read_one, item, flow)
+            yield from flow.drain(len(batch), progress)
+        finally:
+            flow.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _read_one(self, item: ReadItem, flow: _Flow[ReadResult]) -> None:
+        if flow.stop.is_set():
+            return
+        try:
+            result = self._fetch(item, flow)
+        except BaseException as exc:
+            flow.fail(exc)
+            return
+        flow.events.put(_Event(result=result))
+
+    def _fetch(self, item: ReadItem, flow: _Flow[ReadResult]) -> ReadResult:
+        try:
+            response = self.client().get_object(Bucket=self._bucket, Key=self._full(item.key))
+        except (BotoCoreError, ClientError) as exc:
+            kind = _classify(exc)
+            if kind is _Kind.MISSING:
+                return ReadResult(key=item.key, problem="missing")
+            if kind in _LOCATION_WIDE:
+                raise self._fail(exc, "reading", item.key) from exc
+            return ReadResult(key=item.key, problem=_detail(exc))
+        body = response["Body"]
+        expected = int(response["ContentLength"])
+        digest = hashlib.sha256()
+        size = 0
+        out: Any = None
+        partial: Path | None = None
+        done = False
+        try:
+            if item.dest is not None:
+                dest = Path(item.dest)
+                partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")
+                try:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    out = open(partial, "wb")  # noqa: SIM115 - closed below, renamed only when whole
+                except OSError as exc:
+                    raise self._dest_error(item, exc) from exc
+            while True:
+                if flow.stop.is_set():
+                    raise _Stopped
+                try:
+                    chunk = body.read(READ_CHUNK)
+                except (BotoCoreError, OSError) as exc:
+                    return ReadResult(
+                        key=item.key,
+                        size=size,
+                        problem=f"read failed after {size} of {expected} bytes: {_detail(exc)}",
+                    )
+                if not chunk:
+                    break
+                digest.update(chunk)
+                size += len(chunk)
+                if out is not None:
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:
+                        raise self._dest_error(item, exc) from exc
+                flow.events.put(_Event(moved=len(chunk)))
+            if size != expected:
+                return ReadResult(key=item.key, size=size, problem=f"only {size} of {expected} bytes arrived")
+            if out is not None and partial is not None and item.dest is not None:
+                try:
+                    out.close()
+                    os.replace(partial, item.dest)
+                except OSError as exc:
+                    raise self._dest_error(item, exc) from exc
+            done = True
+            return ReadResult(key=item.key, size=size, sha256=digest.hexdigest())
+        finally:
+            body.close()
+            if out is not None:
+                out.close()
+            if partial is not None and not done:
+                partial.unlink(missing_ok=True)
+
+    def _dest_error(self, item: ReadItem, exc: OSError) -> StorageError:
+        return StorageError(
+            f"location '{self._name}': cannot write {item.dest} (reading {self._where(item.key)}): "
+            f"{exc.strerror or _one_line(exc)}"
+        )
+
+    # --- small reads and listings --------------------------------------------------------------
+
+    def get_bytes(self, key: str, limit: int = 256 << 20) -> bytes:
+        """Read a small object whole.
+
+        Raises:
+            NotFound: if there is no such object.
+            StorageError: if it is larger than ``limit`` or the location failed.
+        """
+        client = self._ready("reading", key)
+        try:
+            response = client.get_object(Bucket=self._bucket, Key=self._full(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, "reading", key) from exc
+        body = response["Body"]
+        try:
+            size = int(response["ContentLength"])
+            if size > limit:
+                raise StorageError(
+                    f"location '{self._name}': {self._where(key)} has {size} bytes, more than the "
+                    f"{limit} allowed here"
+                )
+            data: bytes = body.read()
+        except (BotoCoreError, OSError) as exc:
+            raise self._fail(exc, "reading", key) from exc
+        finally:
+            body.close()
+        return data
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """The object's size, sha256 metadata and retention, or None if there is no such object.
+
+        Raises:
+            StorageError: if the location failed.
+        """
+        self._ready("looking at", key)
+        head = self._head_full(self._full(key))
+        if head is None:
+            return None
+        mode = head.get("ObjectLockMode")
+        sha256 = (head.get("Metadata") or {}).get("sha256")
+        return ObjectInfo(
+            key=key,
+            size=int(head["ContentLength"]),
+            modified=_utc(head.get("LastModified")),
+            sha256=sha256.lower() if sha256 else None,
+            retain_until=_utc(head.get("ObjectLockRetainUntilDate")),
+            retention_mode=RetentionMode(mode) if mode else None,
+        )
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order (no sha256: not looked at).
+
+        Raises:
+            StorageError: if the location failed.
+        """
+        client = self._ready("listing", prefix)
+        start = len(self._prefix)
+        arguments = {"Bucket": self._bucket, "Prefix": self._prefix + prefix}
+        try:
+            for entry in self._objects(client, arguments):
+                yield ObjectInfo(
+                    key=entry["Key"][start:],
+                    size=int(entry["Size"]),
+                    modified=_utc(entry.get("LastModified")),
+                )
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, "listing", prefix) from exc
+
+    def children(self, prefix: str) -> Iterator[str]:
+        """The distinct next path segments below ``prefix`` (a '/' is added if missing), sorted.
+
+        Raises:
+            StorageError: if the location failed.
+        """
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        client = self._ready("listing", prefix)
+        base = self._prefix + prefix
+        names: set[str] = set()
+        try:
+            pages = client.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=base, Delimiter="/"
+            )
+            for page in pages:
+                names.update(
+                    entry["Prefix"][len(base) :].rstrip("/") for entry in page.get("CommonPrefixes") or ()
+                )
+                names.update(entry["Key"][len(base) :] for entry in page.get("Contents") or ())
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, "listing", prefix) from exc
+        names.discard("")
+        yield from sorted(names)

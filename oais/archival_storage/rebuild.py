@@ -1,0 +1,223 @@
+"""Rebuilding the catalog from storage alone (promise 2: storage is the truth).
+
+Every complete version at the chosen location is read back from its ``premis.xml`` (the AIP, its
+files with digests and formats, the ingest events and agents); the events that happened later come
+from the location's event log. Copies are those found complete at every configured location that
+answers. The catalog must be empty: a rebuild never merges into a catalog that holds anything.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from oais.archival_storage import event_log
+from oais.archival_storage.layout import AIPS, BAGIT, aip_prefix, parse_version, version_prefix
+from oais.archival_storage.service import ArchivalStorage
+from oais.domain.errors import ConflictError, OaisError, StorageError
+from oais.domain.fixity import DigestAlgorithm
+from oais.domain.packages import AipRecord, AipVersion, payload_fingerprint
+from oais.domain.ports import PremisCodec, UnitOfWorkFactory
+from oais.domain.premis import Agent, Event, EventType
+from oais.domain.storage import Copy, Segment
+
+
+class RebuildResult(BaseModel):
+    """What a rebuild put into the catalog, and what it found but left out."""
+
+    location: str
+    aips: int
+    versions: int
+    files: int
+    events: int
+    segments: int
+    #: version prefixes without bagit.txt (an upload that never completed), left out
+    incomplete: list[str]
+    #: locations that did not answer (their copies are not in the rebuilt catalog)
+    unreachable: list[str]
+
+
+def rebuild_catalog(
+    storage: ArchivalStorage,
+    premis: PremisCodec,
+    catalog: UnitOfWorkFactory,
+    location: str,
+    scratch: Path,
+    progress: Callable[[str], None] | None = None,
+) -> RebuildResult:
+    """Recreate the catalog from ``location`` into an empty database.
+
+    Args:
+        storage: the configured locations.
+        premis: reads each version's premis.xml.
+        catalog: the (empty) catalog to fill.
+        location: the location to read AIPs and the event log from.
+        scratch: a local directory for premis.xml files while they are read.
+        progress: told the AIP id of each AIP as it is read.
+
+    Returns:
+        What was rebuilt.
+
+    Raises:
+        ConflictError: the catalog is not empty.
+        StorageError: the location cannot be read, or a version's premis.xml or an event log segment
+            cannot be parsed (the catalog then holds what was committed before: drop it and rerun).
+    """
+    with catalog() as uow:
+        if not uow.aips.is_empty():
+            raise ConflictError("the catalog is not empty: a rebuild needs an empty database")
+    source = storage.location(location)
+    source.describe()  # one clear line if the location cannot be reached
+    others = []
+    unreachable = []
+    for name in storage.names():
+        if name == location:
+            continue
+        try:
+            storage.location(name).describe()
+            others.append(name)
+        except OaisError:
+            unreachable.append(name)
+    aips = versions = files = events = 0
+    incomplete: list[str] = []
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="rebuild-") as tmp:
+        premis_path = Path(tmp) / "premis.xml"
+        for aip_id in source.children(AIPS):
+            numbers = sorted(
+                n for n in map(parse_version, source.children(aip_prefix(aip_id))) if n is not None
+            )
+            counted = False
+            for n in numbers:
+                prefix = version_prefix(aip_id, n)
+                if source.head(prefix + BAGIT) is None:
+                    incomplete.append(prefix)
+                    continue
+                if progress:
+                    progress(f"{aip_id} v{n}")
+                storage.fetch_premis(aip_id, n, location, premis_path)
+                try:
+                    aip, entries, ingest_events, agents = premis.read_record(premis_path)
+                except OaisError as exc:
+                    raise StorageError(f"location '{location}': {prefix}premis.xml: {exc}") from exc
+                created = _accession_time(ingest_events) or aip.created
+                copies = [_copy(storage, name, aip_id, n, created) for name in [location, *others]]
+                version = AipVersion(
+                    aip_id=aip_id,
+                    version=n,
+                    created=created,
+                    files=len(entries),
+                    bytes=sum(f.size for f in entries),
+                    payload_fingerprint=payload_fingerprint(entries, DigestAlgorithm.SHA256),
+                    location=prefix.rstrip("/"),
+                )
+                with catalog() as uow:
+                    uow.aips.add(
+                        AipRecord(
+                            aip=aip,
+                            version=version,
+                            files=entries,
+                            events=ingest_events,
+                            agents=agents,
+                            copies=[c for c in copies if c is not None],
+                        )
+                    )
+                    uow.commit()
+                versions += 1
+                files += len(entries)
+                events += len(ingest_events)
+                if not counted:
+                    aips, counted = aips + 1, True
+        logged = _replay_log(storage, catalog, location)
+        events += logged
+        segments = 0
+        for name in [location, *others]:
+            segments += _remember_segments(storage, catalog, name)
+    return RebuildResult(
+        location=location,
+        aips=aips,
+        versions=versions,
+        files=files,
+        events=events,
+        segments=segments,
+        incomplete=incomplete,
+        unreachable=unreachable,
+    )
+
+
+def _accession_time(events: list[Event]) -> datetime | None:
+    for e in events:
+        if e.type is EventType.ACCESSION:
+            return e.date_time
+    return None
+
+
+def _copy(storage: ArchivalStorage, name: str, aip_id: str, version: int, created: datetime) -> Copy | None:
+    store = storage.location(name)
+    prefix = version_prefix(aip_id, version)
+    marker = store.head(prefix + BAGIT)
+    if marker is None:
+        return None
+    listed = list(store.list(prefix))
+    return Copy(
+        location=name,
+        stored=marker.modified or created,
+        verified=None,
+        objects=len(listed),
+        bytes=sum(i.size for i in listed),
+    )
+
+
+def _replay_log(storage: ArchivalStorage, catalog: UnitOfWorkFactory, location: str) -> int:
+    """Put the events of ``location``'s log into the catalog; returns how many."""
+    store = storage.location(location)
+    count = 0
+    for key, data in event_log.read_all(store):
+        if data is None:
+            raise StorageError(f"location '{location}': event log segment {key} is listed but cannot be read")
+        try:
+            content = event_log.decode_segment(key, data)
+        except ValueError as exc:
+            raise StorageError(f"location '{location}': {exc}") from exc
+        by_version: dict[tuple[str, int], list[Event]] = {}
+        for e in content.events:
+            by_version.setdefault((e.aip_id, e.version), []).append(e.event)
+        agents: list[Agent] = content.agents
+        with catalog() as uow:
+            for (aip_id, version), evs in by_version.items():
+                uow.aips.add_events(aip_id, version, evs, agents)
+            uow.commit()
+        count += len(content.events)
+    return count
+
+
+def _remember_segments(storage: ArchivalStorage, catalog: UnitOfWorkFactory, name: str) -> int:
+    store = storage.location(name)
+    segments = []
+    for key, data in event_log.read_all(store):
+        if data is None:
+            continue
+        try:
+            content = event_log.decode_segment(key, data)
+        except ValueError:
+            continue  # `oais events verify` reports it; the catalog only remembers sound segments
+        segments.append(
+            Segment(
+                location=name,
+                sequence=content.sequence,
+                key=key,
+                sha256=content.sha256,
+                previous=content.previous,
+                events=len(content.events),
+                created=content.created,
+            )
+        )
+    with catalog() as uow:
+        for segment in segments:
+            uow.aips.add_segment(segment)
+        uow.commit()
+    return len(segments)

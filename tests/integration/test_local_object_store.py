@@ -1,0 +1,314 @@
+"""The local location beyond the contract: read-only files, hard links, durability, bad keys, leftovers."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import stat
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import oais.adapters.storage.local as local
+from oais.adapters.storage.local import INCOMING, LocalObjectStore
+from oais.domain.errors import StorageError
+from oais.domain.fixity import FixityMismatch
+from oais.domain.storage import ReadItem, WriteItem, WriteOutcome
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_item(path: Path, key: str, data: bytes, sha: str | None = None) -> WriteItem:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return WriteItem(key=key, size=len(data), sha256=sha or sha256(data), path=str(path))
+
+
+def data_item(key: str, data: bytes, sha: str | None = None) -> WriteItem:
+    return WriteItem(key=key, size=len(data), sha256=sha or sha256(data), data=data)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalObjectStore:
+    return LocalObjectStore("disk", tmp_path / "store", concurrency=3)
+
+
+def incoming(store: LocalObjectStore) -> list[str]:
+    return sorted(os.listdir(store.root / INCOMING))
+
+
+def test_published_objects_are_read_only(store: LocalObjectStore, tmp_path: Path) -> None:
+    list(
+        store.write(
+            [
+                data_item("v1/bagit.txt", b"BagIt-Version: 1.0\n"),
+                file_item(tmp_path / "f", "v1/data/f", b"x" * 10),
+            ]
+        )
+    )
+    for key in ("v1/bagit.txt", "v1/data/f"):
+        assert stat.S_IMODE(os.stat(store.root / key).st_mode) == 0o444
+
+
+def test_a_source_on_the_same_file_system_is_hard_linked_not_copied(
+    store: LocalObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "staging" / "bag" / "data" / "cube.fits"
+    data = os.urandom(100_000)
+    item = file_item(source, "aip-1/v1/data/cube.fits", data)
+    assert [r.outcome for r in store.write([item])] == [WriteOutcome.WRITTEN]
+    published = os.stat(store.root / "aip-1/v1/data/cube.fits")
+    assert published.st_ino == os.stat(source).st_ino
+    assert published.st_nlink == 2  # the source and the object; no temporary file left
+    assert incoming(store) == []
+    # Removing the staged bag leaves the object whole.
+    source.unlink()
+    assert store.get_bytes("aip-1/v1/data/cube.fits") == data
+
+
+def test_a_source_on_another_file_system_is_copied(store: LocalObjectStore, tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second file system (/dev/shm) to copy from")
+    data = os.urandom(9 << 20)
+    source = shm / f"oais-test-{os.getpid()}-{threading.get_ident()}"
+    try:
+        item = file_item(source, "v1/data/big", data)
+        source.chmod(0o640)
+        assert [r.outcome for r in store.write([item])] == [WriteOutcome.WRITTEN]
+        published = os.stat(store.root / "v1/data/big")
+        assert published.st_ino != os.stat(source).st_ino
+        assert stat.S_IMODE(published.st_mode) == 0o444
+        assert stat.S_IMODE(os.stat(source).st_mode) == 0o640  # the source is not touched
+        assert (store.root / "v1/data/big").read_bytes() == data
+    finally:
+        source.unlink(missing_ok=True)
+    assert incoming(store) == []
+
+
+def refuse_links_from(source: Path) -> Callable[..., None]:
+    """os.link as across file systems for ``source`` (EXDEV), as usual otherwise."""
+    real_link = os.link
+
+    def link(src: str | Path, dst: str | Path, **kwargs: object) -> None:
+        if Path(src) == source:
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), str(src))
+        real_link(src, dst, **kwargs)  # type: ignore[arg-type]
+
+    return link
+
+
+def test_a_source_that_cannot_be_linked_is_copied_and_left_as_it_was(
+    store: LocalObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "elsewhere" / "f.bin"
+    data = os.urandom(5 << 20)
+    item = file_item(source, "v1/data/f.bin", data)
+    source.chmod(0o640)
+    monkeypatch.setattr(os, "link", refuse_links_from(source))
+    sent: list[int] = []
+    assert [r.outcome for r in store.write([item], progress=sent.append)] == [WriteOutcome.WRITTEN]
+    assert sum(sent) == len(data)
+    assert os.stat(store.root / "v1/data/f.bin").st_ino != os.stat(source).st_ino
+    assert (store.root / "v1/data/f.bin").read_bytes() == data
+    assert stat.S_IMODE(os.stat(source).st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(store.root / "v1/data/f.bin").st_mode) == 0o444
+
+
+@pytest.mark.parametrize("linked", [True, False])
+def test_a_fixity_mismatch_leaves_nothing_behind(
+    store: LocalObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linked: bool
+) -> None:
+    source = tmp_path / "staging" / "f.bin"
+    item = file_item(source, "aip-1/v1/data/f.bin", b"decayed bytes", sha=sha256(b"original bytes"))
+    if not linked:
+        monkeypatch.setattr(os, "link", refuse_links_from(source))
+    with pytest.raises(FixityMismatch, match=r"aip-1/v1/data/f\.bin"):
+        list(store.write([item]))
+    assert incoming(store) == []
+    assert os.listdir(store.root) == [INCOMING]  # not even the key's directories
+    assert os.stat(source).st_nlink == 1
+    assert source.read_bytes() == b"decayed bytes"
+
+
+def test_a_fixity_mismatch_of_bytes_leaves_nothing_behind(store: LocalObjectStore) -> None:
+    with pytest.raises(FixityMismatch):
+        list(store.write([data_item("v1/bagit.txt", b"BagIt", sha=sha256(b"Bagit"))]))
+    assert incoming(store) == []
+    assert store.head("v1/bagit.txt") is None
+
+
+BAD_KEYS = [
+    "",
+    "/etc/passwd",
+    "a//b",
+    "a/",
+    "../outside",
+    "a/../../outside",
+    "a/./b",
+    ".",
+    "a\0b",
+    ".incoming/x",
+]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_bad_keys_are_refused_naming_the_location_and_the_key(
+    store: LocalObjectStore, tmp_path: Path, key: str
+) -> None:
+    match = re.escape(f"location 'disk': {key!r}")
+    calls: list[Callable[[], object]] = [
+        lambda: list(store.write([data_item(key, b"x")])),
+        lambda: list(store.read([ReadItem(key=key)])),
+        lambda: store.get_bytes(key),
+        lambda: store.head(key),
+    ]
+    for call in calls:
+        with pytest.raises(StorageError, match=match):
+            call()
+    assert not (tmp_path / "outside").exists()
+    assert not store.root.exists() or os.listdir(store.root) in ([], [INCOMING])
+
+
+@pytest.mark.parametrize("prefix", ["/", "../", "a//", "a/../"])
+def test_bad_prefixes_are_refused(store: LocalObjectStore, prefix: str) -> None:
+    with pytest.raises(StorageError, match="location 'disk'"):
+        list(store.list(prefix))
+    with pytest.raises(StorageError, match="location 'disk'"):
+        list(store.children(prefix))
+
+
+def test_children_of_a_prefix_without_its_final_slash(store: LocalObjectStore) -> None:
+    list(store.write([data_item("aip-1/v1/bagit.txt", b"BagIt"), data_item("aip-10/v1/bagit.txt", b"BagIt")]))
+    assert list(store.children("aip-1")) == list(store.children("aip-1/")) == ["v1"]
+
+
+def test_a_file_in_the_way_of_a_key_is_an_error(store: LocalObjectStore) -> None:
+    list(store.write([data_item("aip-1/v1", b"a file")]))
+    with pytest.raises(StorageError, match=r"location 'disk': aip-1/v1/bagit\.txt"):
+        list(store.write([data_item("aip-1/v1/bagit.txt", b"BagIt")]))
+    with pytest.raises(StorageError, match=r"location 'disk': aip-1: a directory"):
+        list(store.write([data_item("aip-1", b"x")]))
+    assert incoming(store) == []
+
+
+def test_a_key_given_twice_in_one_write_is_refused(store: LocalObjectStore) -> None:
+    with pytest.raises(StorageError, match="given twice"):
+        list(store.write([data_item("k", b"a"), data_item("k", b"a")]))
+    assert store.head("k") is None
+
+
+def test_results_come_once_the_batch_is_durable(
+    store: LocalObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushes: list[Path] = []
+    monkeypatch.setattr(local, "make_durable", flushes.append)
+    items = [file_item(tmp_path / "src" / str(i), f"v1/data/{i}", bytes([i]) * 100) for i in range(20)]
+    results = store.write(items)
+    assert flushes == []  # nothing done before the results are asked for
+    first = next(results)
+    assert flushes == [store.root]  # one flush for the whole batch, before the first result
+    assert len([first, *results]) == 20
+    assert flushes == [store.root]
+
+
+def test_two_writers_of_the_same_objects_never_overwrite_or_fail(tmp_path: Path) -> None:
+    items = [data_item(f"v1/data/{i}", os.urandom(50_000)) for i in range(30)]
+    outcomes: list[WriteOutcome] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        writer = LocalObjectStore("disk", tmp_path / "store", concurrency=4)
+        try:
+            outcomes.extend(r.outcome for r in writer.write(items))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert outcomes.count(WriteOutcome.WRITTEN) == 30 and outcomes.count(WriteOutcome.PRESENT) == 30
+    reader = LocalObjectStore("disk", tmp_path / "store")
+    results = {r.key: r.sha256 for r in reader.read([ReadItem(key=i.key) for i in items])}
+    assert results == {i.key: i.sha256 for i in items}
+
+
+def test_listing_skips_temporary_files_and_empty_directories(store: LocalObjectStore) -> None:
+    list(store.write([data_item("aip-1/v1/bagit.txt", b"BagIt")]))
+    (store.root / INCOMING / "123-unfinished").write_bytes(b"half")
+    (store.root / "aip-2" / "v1").mkdir(parents=True)
+    assert [o.key for o in store.list("")] == ["aip-1/v1/bagit.txt"]
+    assert list(store.children("")) == ["aip-1"]
+
+
+def test_temporary_files_of_a_dead_writer_are_removed(
+    store: LocalObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.describe()
+    (store.root / INCOMING / "999-dead").write_bytes(b"half")
+    list(store.write([data_item("k", b"x")]))
+    assert incoming(store) == ["999-dead"]  # recent: perhaps a live writer's
+    monkeypatch.setattr(local, "STALE_AFTER", -1.0)
+    list(store.write([data_item("k2", b"y")]))
+    assert incoming(store) == []
+
+
+def test_describe_reports_a_root_that_cannot_be_created(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_bytes(b"")
+    store = LocalObjectStore("disk", tmp_path / "a-file" / "store")
+    with pytest.raises(StorageError, match=r"^location 'disk': cannot use .*a-file/store: [^\n]+$"):
+        store.describe()
+
+
+def test_describe_says_files_cannot_be_locked(store: LocalObjectStore) -> None:
+    info = store.describe()
+    assert info.uri == store.root.as_uri()
+    assert (info.object_lock, info.versioned) == (False, False)
+    assert (store.root / INCOMING).is_dir()
+    assert store.locate("aip-1/v1/bagit.txt") == str(store.root / "aip-1" / "v1" / "bagit.txt")
+
+
+def test_a_read_whose_destination_cannot_be_written_is_an_error(
+    store: LocalObjectStore, tmp_path: Path
+) -> None:
+    list(store.write([data_item("k", b"x")]))
+    (tmp_path / "a-file").write_bytes(b"")
+    with pytest.raises(StorageError, match=r"location 'disk': k: cannot write"):
+        list(store.read([ReadItem(key="k", dest=str(tmp_path / "a-file" / "out"))]))
+
+
+def test_head_and_list_give_the_modification_time(store: LocalObjectStore) -> None:
+    list(store.write([data_item("k", b"x")]))
+    info = store.head("k")
+    assert info is not None and info.modified is not None and info.sha256 is None
+    assert [o.modified for o in store.list("")] == [info.modified]
+
+
+def test_a_read_that_fails_midway_leaves_no_destination(
+    store: LocalObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    list(store.write([data_item("k", os.urandom(6 << 20))]))
+    real_write = local._write_all
+    calls = 0
+
+    def failing_write(fd: int, data: memoryview) -> None:
+        nonlocal calls
+        calls += 1
+        if calls > 1:  # the first chunk lands, the second does not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write(fd, data)
+
+    monkeypatch.setattr(local, "_write_all", failing_write)
+    dest = tmp_path / "out" / "k"
+    with pytest.raises(StorageError, match="No space left"):
+        list(store.read([ReadItem(key="k", dest=str(dest))]))
+    assert not dest.exists()

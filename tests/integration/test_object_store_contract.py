@@ -1,0 +1,400 @@
+"""The object store contract: one set of tests, run against the in-memory fake, a local directory and
+a bucket on the real Ceph RGW.
+
+Whatever a service may rely on is asserted here, so that a unit test passing on the fake means the
+same thing on a disk or on S3. The S3 store writes under the key prefix "p/" and sends large objects in
+5 MiB parts, so that a 7 MiB object goes up in several.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from oais.adapters.storage.local import LocalObjectStore
+from oais.adapters.storage.memory import InMemoryObjectStore
+from oais.domain.errors import ConflictError, NotFound, StorageError
+from oais.domain.fixity import DigestAlgorithm, FixityMismatch
+from oais.domain.ports import ObjectStore
+from oais.domain.storage import (
+    LocationKind,
+    ReadItem,
+    ReadResult,
+    Retention,
+    RetentionMode,
+    WriteItem,
+    WriteOutcome,
+)
+
+NAME = "site-a"
+PART_SIZE = 5 << 20
+BIG = 7 << 20  # more than one part
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+KINDS = {"memory": LocationKind.LOCAL, "local": LocationKind.LOCAL, "s3": LocationKind.S3}
+
+
+@pytest.fixture(params=["memory", "local", pytest.param("s3", marks=pytest.mark.s3)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    """A fresh, empty location of each kind."""
+    if request.param == "memory":
+        return InMemoryObjectStore(NAME)
+    if request.param == "local":
+        return LocalObjectStore(NAME, tmp_path / "store")
+    from oais.adapters.storage.s3 import S3ObjectStore
+
+    s3 = request.getfixturevalue("s3")
+    return S3ObjectStore(
+        NAME,
+        endpoint=s3.endpoint,
+        bucket=s3.new_bucket(),
+        access_key=s3.access_key,
+        secret_key=s3.secret_key,
+        prefix="p/",
+        region=s3.region,
+        part_size=PART_SIZE,
+        concurrency=4,
+    )
+
+
+@pytest.fixture
+def kind(request: pytest.FixtureRequest) -> LocationKind:
+    """The kind the ``store`` of this test should say it is."""
+    return KINDS[request.node.callspec.params["store"]]
+
+
+def blob(size: int, seed: int = 0) -> bytes:
+    """Reproducible bytes that do not compress."""
+    return random.Random(seed).randbytes(size)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Sources:
+    """Makes write items, from bytes or from files written under a temporary directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._count = 0
+
+    def data(self, key: str, data: bytes, *, sha: str | None = None, replace: bool = False) -> WriteItem:
+        return WriteItem(key=key, size=len(data), sha256=sha or sha256(data), data=data, replace=replace)
+
+    def file(self, key: str, data: bytes, *, sha: str | None = None, replace: bool = False) -> WriteItem:
+        self._count += 1
+        path = self._directory / f"source-{self._count}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return WriteItem(key=key, size=len(data), sha256=sha or sha256(data), path=str(path), replace=replace)
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Sources:
+    return Sources(tmp_path / "sources")
+
+
+class Counter:
+    """A progress callback that adds up what it is told."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def __call__(self, nbytes: int) -> None:
+        self.total += nbytes
+
+
+def write(store: ObjectStore, *items: WriteItem, **kwargs: object) -> dict[str, WriteOutcome]:
+    results = list(store.write(items, **kwargs))  # type: ignore[arg-type]
+    assert sorted(r.key for r in results) == sorted(i.key for i in items)
+    return {r.key: r.outcome for r in results}
+
+
+def read(
+    store: ObjectStore, *items: ReadItem, progress: Callable[[int], None] | None = None
+) -> dict[str, ReadResult]:
+    results = list(store.read(items, progress))
+    assert sorted(r.key for r in results) == sorted(i.key for i in items)
+    return {r.key: r for r in results}
+
+
+# --- writing and reading back --------------------------------------------------------------------
+
+
+def test_files_and_bytes_come_back_whole_with_their_sha256(
+    store: ObjectStore, sources: Sources, tmp_path: Path
+) -> None:
+    contents = {
+        f"aip/{source}/{size}.bin": blob(size, seed)
+        for seed, (source, size) in enumerate(
+            (source, size) for source in ("file", "data") for size in (0, 1000, BIG)
+        )
+    }
+    items = [
+        (sources.file if key.startswith("aip/file/") else sources.data)(key, data)
+        for key, data in contents.items()
+    ]
+    sent = Counter()
+    assert write(store, *items, progress=sent) == dict.fromkeys(contents, WriteOutcome.WRITTEN)
+    assert sent.total == sum(len(d) for d in contents.values())
+
+    out = tmp_path / "out"
+    received = Counter()
+    results = read(store, *(ReadItem(key=k, dest=str(out / k)) for k in contents), progress=received)
+    assert received.total == sum(len(d) for d in contents.values())
+    for key, data in contents.items():
+        assert results[key] == ReadResult(key=key, size=len(data), sha256=sha256(data))
+        assert (out / key).read_bytes() == data
+        info = store.head(key)
+        assert info is not None and info.size == len(data)
+    assert store.get_bytes("aip/data/1000.bin") == contents["aip/data/1000.bin"]
+    assert store.get_bytes("aip/file/0.bin") == b""
+
+
+def test_reading_without_a_destination_only_hashes(store: ObjectStore, sources: Sources) -> None:
+    data = blob(3000, 7)
+    write(store, sources.data("a/b.txt", data))
+    assert read(store, ReadItem(key="a/b.txt"))["a/b.txt"].sha256 == sha256(data)
+
+
+def test_many_objects_in_one_write_each_get_one_result(store: ObjectStore, sources: Sources) -> None:
+    contents = {f"bag/data/{i:03d}.txt": blob(i * 37, i) for i in range(40)}
+    items = [
+        (sources.file if i % 2 else sources.data)(key, data) for i, (key, data) in enumerate(contents.items())
+    ]
+    assert write(store, *items) == dict.fromkeys(contents, WriteOutcome.WRITTEN)
+    assert [(o.key, o.size) for o in store.list("bag/")] == [(k, len(d)) for k, d in contents.items()]
+    results = read(store, *(ReadItem(key=k) for k in contents))
+    assert {k: r.sha256 for k, r in results.items()} == {k: sha256(d) for k, d in contents.items()}
+
+
+def test_keys_with_spaces_percent_signs_and_non_ascii_letters_round_trip(
+    store: ObjectStore, sources: Sources, tmp_path: Path
+) -> None:
+    keys = [
+        "aip/data/with space/100% sûr.txt",
+        "aip/data/%41%2F%20.txt",
+        "aip/data/Mars Express – ΩMEGA/観測 データ.fits",
+        "aip/data/a+b=c&d;e,f@g$h!(i)'j~.txt",
+    ]
+    contents = {key: blob(100 + i, i) for i, key in enumerate(keys)}
+    write(store, *(sources.file(k, d) for k, d in contents.items()))
+    assert [o.key for o in store.list("aip/")] == sorted(keys)
+    assert list(store.children("aip/data/")) == sorted({k.split("/")[2] for k in keys})
+    results = read(store, *(ReadItem(key=k, dest=str(tmp_path / "out" / f"{i}")) for i, k in enumerate(keys)))
+    for i, (key, data) in enumerate(contents.items()):
+        assert results[key].sha256 == sha256(data)
+        assert (tmp_path / "out" / f"{i}").read_bytes() == data
+        assert store.get_bytes(key) == data
+        info = store.head(key)
+        assert info is not None and info.size == len(data)
+
+
+# --- write once ---------------------------------------------------------------------------------
+
+
+def test_writing_the_same_content_again_is_present(store: ObjectStore, sources: Sources) -> None:
+    small, big = blob(500, 1), blob(BIG, 2)
+    write(store, sources.data("v1/small", small), sources.file("v1/big", big))
+    # A rerun after a crash: same bytes, from the other kind of source; nothing is sent again.
+    sent = Counter()
+    again = write(store, sources.file("v1/small", small), sources.data("v1/big", big), progress=sent)
+    assert sent.total == 0
+    assert again == {"v1/small": WriteOutcome.PRESENT, "v1/big": WriteOutcome.PRESENT}
+    assert store.get_bytes("v1/small") == small
+    assert [(o.key, o.size) for o in store.list("v1/")] == [("v1/big", BIG), ("v1/small", 500)]
+
+
+def test_other_content_at_a_key_is_a_conflict_and_the_object_stays(
+    store: ObjectStore, sources: Sources
+) -> None:
+    original = blob(1000, 1)
+    write(store, sources.data("v1/manifest-sha256.txt", original))
+    for other in (blob(1000, 2), blob(999, 2)):  # same size, then another size
+        for make in (sources.data, sources.file):
+            with pytest.raises(ConflictError, match=rf"'{NAME}'.*v1/manifest-sha256\.txt"):
+                write(store, make("v1/manifest-sha256.txt", other))
+    assert store.get_bytes("v1/manifest-sha256.txt") == original
+
+
+def test_replace_puts_the_new_content_in_place(store: ObjectStore, sources: Sources) -> None:
+    write(store, sources.data("v2/bag-info.txt", b"Bagging-Date: 2024-05-01\n"))
+    new = b"Bagging-Date: 2024-05-02\nPayload-Oxum: 10.1\n"
+    assert write(store, sources.file("v2/bag-info.txt", new, replace=True)) == {
+        "v2/bag-info.txt": WriteOutcome.WRITTEN
+    }
+    assert store.get_bytes("v2/bag-info.txt") == new
+    info = store.head("v2/bag-info.txt")
+    assert info is not None and info.size == len(new)
+    assert read(store, ReadItem(key="v2/bag-info.txt"))["v2/bag-info.txt"].sha256 == sha256(new)
+    # Replacing with the same bytes writes nothing.
+    assert write(store, sources.data("v2/bag-info.txt", new, replace=True)) == {
+        "v2/bag-info.txt": WriteOutcome.PRESENT
+    }
+    # A replace of a key that does not exist simply writes it.
+    assert write(store, sources.data("v2/new.txt", b"x", replace=True)) == {
+        "v2/new.txt": WriteOutcome.WRITTEN
+    }
+
+
+@pytest.mark.parametrize(("source", "size"), [("data", 10), ("file", 1000), ("file", BIG)])
+def test_bytes_without_the_sha256_of_record_are_not_kept(
+    store: ObjectStore, sources: Sources, source: str, size: int
+) -> None:
+    data = blob(size, 3)
+    wrong = sha256(b"something else")
+    make = sources.data if source == "data" else sources.file
+    with pytest.raises(FixityMismatch) as caught:
+        write(store, make("v1/data/cube.fits", data, sha=wrong))
+    error = caught.value
+    assert (error.algorithm, error.expected, error.actual) == (DigestAlgorithm.SHA256, wrong, sha256(data))
+    assert f"'{NAME}'" in str(error) and "v1/data/cube.fits" in str(error)
+    assert store.head("v1/data/cube.fits") is None
+    assert list(store.list("")) == []
+    assert list(store.children("")) == []
+    # Nothing in the way of the right bytes.
+    assert write(store, make("v1/data/cube.fits", data)) == {"v1/data/cube.fits": WriteOutcome.WRITTEN}
+    assert read(store, ReadItem(key="v1/data/cube.fits"))["v1/data/cube.fits"].sha256 == sha256(data)
+
+
+@pytest.mark.parametrize("source", ["data", "file"])
+def test_an_item_whose_size_is_wrong_is_refused(store: ObjectStore, sources: Sources, source: str) -> None:
+    data = blob(1000, 4)
+    item = (sources.data if source == "data" else sources.file)("v1/data/f", data)
+    with pytest.raises(StorageError, match=rf"'{NAME}'.*v1/data/f"):
+        write(store, item.model_copy(update={"size": 1001}))
+    assert store.head("v1/data/f") is None
+
+
+def test_a_replacement_without_the_sha256_of_record_leaves_the_old_object(
+    store: ObjectStore, sources: Sources
+) -> None:
+    write(store, sources.data("v1/tagmanifest-sha256.txt", b"old"))
+    with pytest.raises(FixityMismatch):
+        write(store, sources.file("v1/tagmanifest-sha256.txt", b"new", sha=sha256(b"newer"), replace=True))
+    assert store.get_bytes("v1/tagmanifest-sha256.txt") == b"old"
+
+
+def test_retention_is_ignored_where_the_location_cannot_lock(store: ObjectStore, sources: Sources) -> None:
+    assert not store.describe().object_lock
+    retention = Retention(mode=RetentionMode.COMPLIANCE, days=30)
+    assert write(
+        store, sources.data("v1/bagit.txt", b"BagIt-Version: 1.0\n"), retention=retention, now=T0
+    ) == {"v1/bagit.txt": WriteOutcome.WRITTEN}
+    info = store.head("v1/bagit.txt")
+    assert info is not None and info.retain_until is None and info.retention_mode is None
+
+
+# --- missing objects ------------------------------------------------------------------------------
+
+
+def test_a_missing_object_is_reported_in_its_read_result(
+    store: ObjectStore, sources: Sources, tmp_path: Path
+) -> None:
+    write(store, sources.data("v1/present.txt", b"here"))
+    results = read(
+        store,
+        ReadItem(key="v1/present.txt"),
+        ReadItem(key="v1/absent.txt", dest=str(tmp_path / "absent.txt")),
+        ReadItem(key="v1"),  # a prefix of a key is not an object
+    )
+    assert results["v1/present.txt"].sha256 == sha256(b"here")
+    for key in ("v1/absent.txt", "v1"):
+        assert results[key] == ReadResult(key=key, problem="missing")
+    assert not (tmp_path / "absent.txt").exists()
+
+
+def test_get_bytes_of_a_missing_object_is_not_found(store: ObjectStore) -> None:
+    with pytest.raises(NotFound, match=rf"'{NAME}'.*v9/bagit\.txt"):
+        store.get_bytes("v9/bagit.txt")
+
+
+def test_get_bytes_refuses_an_object_larger_than_the_limit(store: ObjectStore, sources: Sources) -> None:
+    write(store, sources.data("v1/premis.xml", blob(2000)))
+    assert len(store.get_bytes("v1/premis.xml", limit=2000)) == 2000
+    with pytest.raises(StorageError, match=r"v1/premis\.xml"):
+        store.get_bytes("v1/premis.xml", limit=1999)
+
+
+def test_head_gives_the_size_or_none(store: ObjectStore, sources: Sources) -> None:
+    write(store, sources.data("aip-1/v1/data/a.txt", blob(123)))
+    info = store.head("aip-1/v1/data/a.txt")
+    assert info is not None and (info.key, info.size) == ("aip-1/v1/data/a.txt", 123)
+    assert store.head("aip-1/v1/data/b.txt") is None
+    assert store.head("aip-1/v1") is None  # a "directory" is not an object
+
+
+# --- listing --------------------------------------------------------------------------------------
+
+#: Keys whose order trips up a directory walk: '-' < '/' < 'b' in key order.
+LISTED = {"a/b/1": 1, "a/b/2": 22, "a/c": 333, "a-b": 4, "ab": 5, "b/x/y/z": 6, "a/b-c": 7}
+
+
+def test_list_gives_every_object_under_a_prefix_in_key_order_with_its_size(
+    store: ObjectStore, sources: Sources
+) -> None:
+    write(store, *(sources.data(k, blob(n, n)) for k, n in reversed(LISTED.items())))
+
+    def listed(prefix: str) -> list[tuple[str, int]]:
+        return [(o.key, o.size) for o in store.list(prefix)]
+
+    assert listed("") == sorted(LISTED.items())
+    assert listed("a/") == [("a/b-c", 7), ("a/b/1", 1), ("a/b/2", 22), ("a/c", 333)]
+    assert listed("a") == [("a-b", 4), ("a/b-c", 7), ("a/b/1", 1), ("a/b/2", 22), ("a/c", 333), ("ab", 5)]
+    assert listed("a/b") == [("a/b-c", 7), ("a/b/1", 1), ("a/b/2", 22)]
+    assert listed("a/b/") == [("a/b/1", 1), ("a/b/2", 22)]
+    assert listed("b/x/y/z") == [("b/x/y/z", 6)]
+    assert listed("c") == []
+    assert listed("zz/top/") == []
+
+
+def test_children_gives_the_distinct_next_segments_in_order(store: ObjectStore, sources: Sources) -> None:
+    write(store, *(sources.data(k, blob(n, n)) for k, n in LISTED.items()))
+    assert list(store.children("")) == ["a", "a-b", "ab", "b"]
+    assert list(store.children("a/")) == ["b", "b-c", "c"]
+    assert list(store.children("a/b/")) == ["1", "2"]
+    assert list(store.children("b/x/")) == ["y"]
+    assert list(store.children("none/")) == []
+
+
+def test_describe_names_the_location_and_its_kind(store: ObjectStore, kind: LocationKind) -> None:
+    info = store.describe()
+    assert (info.name, info.kind, info.object_lock) == (NAME, kind, False)
+    assert store.name == NAME
+    assert info.uri
+    assert store.locate("aip-1/v1/bagit.txt").endswith("aip-1/v1/bagit.txt")
+
+
+# --- the fake's own extras -----------------------------------------------------------------------
+
+
+def test_the_fake_records_retention_like_a_locked_bucket() -> None:
+    store = InMemoryObjectStore("locked", object_lock=True)
+    assert store.describe().object_lock
+    retention = Retention(mode=RetentionMode.GOVERNANCE, days=10)
+    data = b"BagIt-Version: 1.0\n"
+    list(store.write([WriteItem(key="k", size=len(data), sha256=sha256(data), data=data)], retention, T0))
+    info = store.head("k")
+    assert info is not None
+    assert (info.retain_until, info.retention_mode) == (retention.until(T0), RetentionMode.GOVERNANCE)
+
+
+def test_the_fake_can_be_damaged_behind_the_ports_back() -> None:
+    store = InMemoryObjectStore("mem")
+    data = b"payload"
+    item = WriteItem(key="v1/data/f", size=len(data), sha256=sha256(data), data=data)
+    list(store.write([item]))
+    store.tamper("v1/data/f", b"pay1oad")
+    assert next(iter(store.read([ReadItem(key="v1/data/f")]))).sha256 == sha256(b"pay1oad")
+    with pytest.raises(ConflictError):  # damaged bytes are other content, whatever was recorded
+        list(store.write([item]))
+    store.remove("v1/data/f")
+    assert store.head("v1/data/f") is None
+    with pytest.raises(NotFound):
+        store.remove("v1/data/f")
