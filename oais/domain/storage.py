@@ -15,6 +15,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+#: A top-level key segment no object may use: the local store keeps its temporary files there.
+INCOMING = ".incoming"
+
 #: What a location name may look like (it appears in commands, messages and the catalog).
 LOCATION_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
@@ -188,3 +191,48 @@ class Segment(BaseModel):
     previous: str | None  # sha256 of segment ``sequence - 1``; None for the first
     events: int = Field(ge=0)
     created: datetime
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot name an object, or None if it can.
+
+    A key is a '/'-separated relative path without empty, '.' or '..' segments and without NUL, so
+    that it means the same file wherever an AIP is restored, and never reaches outside the location.
+    """
+    if not key:
+        return "the key is empty"
+    if "\0" in key:
+        return "the key contains NUL"
+    if key.startswith("/"):
+        return "the key is absolute"
+    segments = key.split("/")
+    if "" in segments:
+        return "the key has an empty segment"
+    if "." in segments or ".." in segments:
+        return "the key has a '.' or '..' segment"
+    if segments[0] == INCOMING:
+        return f"keys under {INCOMING}/ are reserved"
+    return None
+
+
+def prefix_problem(prefix: str, *, whole_segments: bool) -> str | None:
+    """Why ``prefix`` cannot select keys (``list``, ``children``), or None if it can.
+
+    Args:
+        prefix: a key prefix; "" selects everything.
+        whole_segments: the prefix must be "" or end with '/' (``children``).
+    """
+    if prefix == "":
+        return None
+    if whole_segments and not prefix.endswith("/"):
+        return "the prefix does not end with '/'"
+    if "\0" in prefix:
+        return "the prefix contains NUL"
+    if prefix.startswith("/"):
+        return "the prefix is absolute"
+    complete = prefix.split("/")[:-1]
+    if "" in complete:
+        return "the prefix has an empty segment"
+    if "." in complete or ".." in complete:
+        return "the prefix has a '.' or '..' segment"
+    return None

@@ -39,6 +39,7 @@ from oais.adapters.local_store import fsync_directory, make_durable
 from oais.domain.errors import ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
+    INCOMING,
     LocationInfo,
     LocationKind,
     ObjectInfo,
@@ -48,59 +49,14 @@ from oais.domain.storage import (
     WriteItem,
     WriteOutcome,
     WriteResult,
+    key_problem,
+    prefix_problem,
 )
 
-#: The directory, under the root, of temporary files not yet published (never a key).
-INCOMING = ".incoming"
 #: Bytes read at a time: large enough for fast sequential I/O, small enough for many workers.
 CHUNK = 4 << 20
 #: A temporary file whose inode has not changed for this long belongs to a writer that died.
 STALE_AFTER = 24 * 3600.0
-
-
-def key_problem(key: str) -> str | None:
-    """Why ``key`` cannot name an object, or None if it can.
-
-    A key is a '/'-separated relative path without empty, '.' or '..' segments and without NUL, so
-    that it means the same file wherever an AIP is restored, and never reaches outside the location.
-    """
-    if not key:
-        return "the key is empty"
-    if "\0" in key:
-        return "the key contains NUL"
-    if key.startswith("/"):
-        return "the key is absolute"
-    segments = key.split("/")
-    if "" in segments:
-        return "the key has an empty segment"
-    if "." in segments or ".." in segments:
-        return "the key has a '.' or '..' segment"
-    if segments[0] == INCOMING:
-        return f"keys under {INCOMING}/ are reserved"
-    return None
-
-
-def prefix_problem(prefix: str, *, whole_segments: bool) -> str | None:
-    """Why ``prefix`` cannot select keys (``list``, ``children``), or None if it can.
-
-    Args:
-        prefix: a key prefix; "" selects everything.
-        whole_segments: the prefix must be "" or end with '/' (``children``).
-    """
-    if prefix == "":
-        return None
-    if whole_segments and not prefix.endswith("/"):
-        return "the prefix does not end with '/'"
-    if "\0" in prefix:
-        return "the prefix contains NUL"
-    if prefix.startswith("/"):
-        return "the prefix is absolute"
-    complete = prefix.split("/")[:-1]
-    if "" in complete:
-        return "the prefix has an empty segment"
-    if "." in complete or ".." in complete:
-        return "the prefix has a '.' or '..' segment"
-    return None
 
 
 class _Progress:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from oais.adapters.storage.local import CHUNK, key_problem, prefix_problem
+from oais.adapters.storage.local import CHUNK
 from oais.domain.errors import ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
@@ -32,6 +32,8 @@ from oais.domain.storage import (
     WriteItem,
     WriteOutcome,
     WriteResult,
+    key_problem,
+    prefix_problem,
 )
 
 

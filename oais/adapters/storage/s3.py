@@ -64,6 +64,7 @@ from oais.domain.storage import (
     WriteItem,
     WriteOutcome,
     WriteResult,
+    key_problem,
 )
 
 _log = logging.getLogger(__name__)
@@ -357,8 +358,10 @@ class S3ObjectStore:
     # --- keys and errors ---------------------------------------------------------------------
 
     def _full(self, key: str) -> str:
-        if not key or key.startswith("/"):
-            raise StorageError(f"location '{self._name}': {key!r} is not a relative object key")
+        # The same keys as every other store, so that an AIP restored to a disk means the same files.
+        problem = key_problem(key)
+        if problem is not None:
+            raise StorageError(f"location '{self._name}': {key!r} is not a valid key: {problem}")
         return self._prefix + key
 
     def _where(self, key: str | None) -> str:
