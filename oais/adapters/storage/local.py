@@ -29,11 +29,12 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from oais.adapters.local_store import fsync_directory, make_durable
 from oais.domain.errors import ConflictError, NotFound, StorageError
@@ -57,6 +58,45 @@ from oais.domain.storage import (
 CHUNK = 4 << 20
 #: A temporary file whose inode has not changed for this long belongs to a writer that died.
 STALE_AFTER = 24 * 3600.0
+
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+
+def _bounded(
+    executor: ThreadPoolExecutor,
+    fn: Callable[[_Item, _Progress], _Result],
+    items: Iterable[_Item],
+    progress: _Progress,
+    workers: int,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Future[_Result]]:
+    """Run ``fn`` on every item with a few tasks queued per worker, yielding futures as they finish.
+
+    Only a small window of futures exists at a time, so that 100,000 items cost neither 100,000
+    futures in memory nor a wait over all of them for each one that finishes. Once ``stop()`` is
+    true no new task starts, but the ones already started are still yielded.
+    """
+    window = workers * 4
+    pending: set[Future[_Result]] = set()
+    iterator = iter(items)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < window:
+            if stop():
+                exhausted = True
+                break
+            try:
+                item = next(iterator)
+            except StopIteration:
+                exhausted = True
+                break
+            pending.add(executor.submit(fn, item, progress))
+        if not pending:
+            return
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        yield from done
 
 
 class _Progress:
@@ -240,21 +280,17 @@ class LocalObjectStore:
         error: BaseException | None = None
         executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"store-{self._name}")
         try:
-            pending = {executor.submit(self._write_one, item, report) for item in items}
-            while pending and error is None:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    try:
-                        results.append(future.result())
-                    except BaseException as exc:
-                        error = error or exc
-            for future in pending:
-                future.cancel()
-            for future in pending:
-                # Objects published by the items already running must be in the results, to be
-                # made durable; their errors come after the first one and are not reported.
-                if not future.cancelled() and future.exception() is None:
+            # After the first error no new item starts; objects published by the items already
+            # running must be in the results, to be made durable (later errors are not reported).
+            failures: builtins.list[BaseException] = []
+            for future in _bounded(
+                executor, self._write_one, items, report, self._concurrency, stop=lambda: bool(failures)
+            ):
+                try:
                     results.append(future.result())
+                except BaseException as exc:
+                    failures.append(exc)
+            error = failures[0] if failures else None
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
         try:
@@ -456,13 +492,8 @@ class LocalObjectStore:
         report = _Progress(progress)
         executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"store-{self._name}")
         try:
-            pending: set[Future[ReadResult]] = {
-                executor.submit(self._read_one, item, report) for item in items
-            }
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
+            for future in _bounded(executor, self._read_one, items, report, self._concurrency):
+                yield future.result()
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
