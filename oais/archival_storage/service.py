@@ -10,10 +10,11 @@ those of a version that is not complete yet (a rerun after a crash), and never d
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -124,11 +125,20 @@ class ExportResult(BaseModel):
     bytes: int
 
 
+#: Objects handed to a location at a time: large enough to keep every connection busy, small enough
+#: that a 100,000-file AIP's items never sit in memory all at once.
+WRITE_BATCH = 5_000
+
+
 @dataclass
 class _Written:
     objects: int = 0
     bytes: int = 0
-    keys: list[str] = field(default_factory=list)
+
+    def __iadd__(self, other: _Written) -> _Written:
+        self.objects += other.objects
+        self.bytes += other.bytes
+        return self
 
 
 class ArchivalStorage:
@@ -237,35 +247,40 @@ class ArchivalStorage:
             ConflictError: a location already holds this version with other content.
             StorageError: a location failed (naming it).
         """
-        stored = self._staged_files(bag_dir, aip_id, version, files)
         fetched = self._fetched(bag_dir)
         return [
-            self._store_copy(self.location(name), aip_id, version, stored, fetched, progress)
+            self._store_copy(self.location(name), bag_dir, aip_id, version, files, fetched, progress)
             for name in self.required
         ]
 
-    def _staged_files(
-        self, bag_dir: Path, aip_id: str, version: int, files: Sequence[FileEntry]
-    ) -> list[tuple[StoredFile, Path]]:
+    def _staged_items(
+        self,
+        bag_dir: Path,
+        aip_id: str,
+        version: int,
+        files: Sequence[FileEntry],
+        fetched: Sequence[Fetched],
+        replace: bool,
+    ) -> Iterator[WriteItem]:
+        """One write item per file of the staged bag except bagit.txt, made as the bag is walked (a
+        100,000-file AIP never has all its items in memory at once)."""
         prefix = version_prefix(aip_id, version)
         payload = {f.bag_path: f for f in files}
-        fetched = {f.bag_path for f in self._fetched(bag_dir)}
-        out: list[tuple[StoredFile, Path]] = []
+        reused = {f.bag_path for f in fetched}
         for relative, path in _walk(bag_dir):
-            entry = payload.get(relative)
-            if relative in fetched:
+            if relative == BAGIT:
+                continue
+            entry = payload.pop(relative, None)
+            if relative in reused:
                 raise StorageError(f"{path}: listed in {FETCH}, so it must not be in the staged bag too")
             if entry is not None:
                 sha, size = entry.digests[SHA256], entry.size
             else:
                 sha, size = _sha256_file(path), path.stat().st_size
-            out.append((StoredFile(bag_path=relative, key=prefix + relative, size=size, sha256=sha), path))
-        absent = set(payload) - {s.bag_path for s, _ in out} - fetched
+            yield WriteItem(key=prefix + relative, size=size, sha256=sha, path=str(path), replace=replace)
+        absent = set(payload) - reused
         if absent:
-            raise StorageError(
-                f"{bag_dir}: payload file(s) missing from the staged bag: {sorted(absent)[:5]}"
-            )
-        return out
+            raise StorageError(f"{bag_dir}: payload missing from the staged bag: {sorted(absent)[:5]}")
 
     @staticmethod
     def _fetched(bag_dir: Path) -> list[Fetched]:
@@ -280,15 +295,15 @@ class ArchivalStorage:
     def _store_copy(
         self,
         store: ObjectStore,
+        bag_dir: Path,
         aip_id: str,
         version: int,
-        stored: Sequence[tuple[StoredFile, Path]],
+        files: Sequence[FileEntry],
         fetched: Sequence[Fetched],
         progress: Progress | None,
     ) -> Copy:
         now = self._clock.now()
         prefix = version_prefix(aip_id, version)
-        complete = store.head(prefix + BAGIT) is not None
         for f in fetched:
             held = store.head(f.key)
             if held is None or held.size != f.size:
@@ -296,36 +311,44 @@ class ArchivalStorage:
                     f"location '{store.name}': {f.key}, which version {version} reuses as {f.bag_path}, "
                     "is missing; replicate the earlier version first"
                 )
-        items = [
-            WriteItem(key=s.key, size=s.size or 0, sha256=s.sha256 or "", path=str(p), replace=not complete)
-            for s, p in stored
-            if s.bag_path != BAGIT
-        ]
-        last = [
-            WriteItem(key=s.key, size=s.size or 0, sha256=s.sha256 or "", path=str(p), replace=not complete)
-            for s, p in stored
-            if s.bag_path == BAGIT
-        ]
-        if not last:
+        marker = bag_dir / BAGIT
+        if not marker.is_file():
             raise StorageError(f"the staged bag of {aip_id} v{version} has no {BAGIT}")
-        written = self._write_verified(store, items, progress, now)
-        written_last = self._write_verified(store, last, progress, now)
+        # Objects of an incomplete version (an interrupted run) may be replaced; those of a complete
+        # version never: they must be the same bytes.
+        replace = store.head(prefix + BAGIT) is None
+        written = _Written()
+        items = self._staged_items(bag_dir, aip_id, version, files, fetched, replace)
+        while batch := list(itertools.islice(items, WRITE_BATCH)):
+            written += self._write_verified(store, batch, progress, now)
+        last = WriteItem(
+            key=prefix + BAGIT,
+            size=marker.stat().st_size,
+            sha256=_sha256_file(marker),
+            path=str(marker),
+            replace=replace,
+        )
+        written += self._write_verified(store, [last], progress, now)
         return Copy(
             location=store.name,
             stored=now,
             verified=self._clock.now(),
-            objects=written.objects + written_last.objects,
-            bytes=written.bytes + written_last.bytes,
+            objects=written.objects,
+            bytes=written.bytes,
         )
 
     def _write_verified(
         self, store: ObjectStore, items: Sequence[WriteItem], progress: Progress | None, now: datetime
     ) -> _Written:
-        """Write ``items`` (locked as the policy says), read every one back and compare its sha256."""
+        """Write ``items`` (locked as the policy says), then read back every object whose stored bytes
+        the store did not hash itself, and compare its sha256 with the digest of record."""
         retention = self._policy.retention
-        for _result in store.write(items, retention=retention, now=now, progress=progress):
-            pass
-        expected = {i.key: i for i in items}
+        unproven = {
+            r.key
+            for r in store.write(items, retention=retention, now=now, progress=progress)
+            if not r.verified
+        }
+        expected = {i.key: i for i in items if i.key in unproven}
         for result in store.read([ReadItem(key=k) for k in expected], progress=progress):
             item = expected[result.key]
             if result.problem is not None:
@@ -336,7 +359,7 @@ class ArchivalStorage:
                 raise FixityMismatch(
                     f"location '{store.name}': {result.key}", SHA256, item.sha256, result.sha256 or "(none)"
                 )
-        return _Written(objects=len(items), bytes=sum(i.size for i in items), keys=list(expected))
+        return _Written(objects=len(items), bytes=sum(i.size for i in items))
 
     # -- complete versions at locations ---------------------------------------------------------
 

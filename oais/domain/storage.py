@@ -140,6 +140,10 @@ class WriteResult(BaseModel):
 
     key: str
     outcome: WriteOutcome
+    #: True if the bytes hashed are the stored object's own bytes (a local hard link, an object found
+    #: present and hashed in place): the object needs no read-back. False when the bytes were hashed
+    #: on their way to the store (S3, a copy), so only a read-back proves what was stored.
+    verified: bool = False
 
 
 class ReadItem(BaseModel):

@@ -112,13 +112,18 @@ class _Progress:
                 self._callback(nbytes)
 
 
+def _buffer_size(size: int) -> int:
+    return max(4096, min(CHUNK, size + 1))
+
+
 def _hash_file(path: Path | str, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
     """The sha256 and size of a file, read in chunks. Raises OSError."""
     digest = hashlib.sha256()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
     size = 0
     with open(path, "rb", buffering=0) as f:
+        # A buffer no larger than the file: most objects are small, and 4 MiB per file is costly.
+        buffer = bytearray(_buffer_size(os.fstat(f.fileno()).st_size))
+        view = memoryview(buffer)
         while n := f.readinto(buffer):
             digest.update(view[:n])
             size += n
@@ -327,17 +332,20 @@ class LocalObjectStore:
     def _write_one(self, item: WriteItem, progress: _Progress) -> WriteResult:
         target = self._root / item.key
         if self._holds(item, target):
-            return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT)
+            return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT, verified=True)
+        direct = self._link_directly(item, target, progress)
+        if direct is not None:
+            return direct
         temporary = self._temporary()
         try:
-            sha256, size = self._stage(item, temporary, progress)
+            sha256, size, linked = self._stage(item, temporary, progress)
             if sha256 != item.sha256:
                 raise FixityMismatch(self._where(item.key), DigestAlgorithm.SHA256, item.sha256, sha256)
             if size != item.size:
                 raise StorageError(
                     f"{self._where(item.key)}: the source has {size} bytes, the item says {item.size}"
                 )
-            return self._publish(item, temporary, target)
+            return self._publish(item, temporary, target, verified=linked)
         finally:
             try:
                 os.unlink(temporary)
@@ -347,6 +355,41 @@ class LocalObjectStore:
                 raise StorageError(
                     f"{self._where(item.key)}: cannot remove {temporary}: {exc.strerror}"
                 ) from exc
+
+    def _link_directly(self, item: WriteItem, target: Path, progress: _Progress) -> WriteResult | None:
+        """The common case, in few system calls: hash the source file, then hard-link it at its key.
+
+        The bytes hashed are the inode the key then names, so the object needs no read-back. Returns
+        None when that cannot be done (no source file, another file system, the key appeared
+        meanwhile): the general path then stages a temporary file and reports any problem.
+
+        Raises:
+            FixityMismatch: the source's bytes do not have the item's sha256 (nothing is written).
+        """
+        if item.path is None:
+            return None
+        try:
+            sha256, size = _hash_file(item.path)
+        except OSError:
+            return None
+        if sha256 != item.sha256:
+            raise FixityMismatch(self._where(item.key), DigestAlgorithm.SHA256, item.sha256, sha256)
+        if size != item.size:
+            return None  # the general path says what is wrong
+        try:
+            try:
+                os.link(item.path, target)
+            except FileNotFoundError:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(item.path, target)
+        except OSError:
+            return None  # the source is left as it was
+        try:
+            os.chmod(target, 0o444)
+        except OSError as exc:
+            raise StorageError(f"{self._where(item.key)}: cannot make it read-only: {exc.strerror}") from exc
+        progress(size)
+        return WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN, verified=True)
 
     def _holds(self, item: WriteItem, target: Path) -> bool:
         """True if ``target`` already holds the item's bytes; False if absent or to be replaced.
@@ -377,8 +420,13 @@ class LocalObjectStore:
         found = f"sha256 {actual}" if actual else f"{st.st_size} bytes, not {item.size}"
         raise ConflictError(f"{self._where(item.key)}: the location holds other content ({found})")
 
-    def _stage(self, item: WriteItem, temporary: Path, progress: _Progress) -> tuple[str, int]:
-        """Put the item's bytes in ``temporary`` (read-only) and hash them."""
+    def _stage(self, item: WriteItem, temporary: Path, progress: _Progress) -> tuple[str, int, bool]:
+        """Put the item's bytes in ``temporary`` (read-only) and hash them.
+
+        Returns:
+            (sha256, size, linked): ``linked`` when ``temporary`` is a hard link of the source, so
+            that the bytes hashed are the very bytes the object will hold.
+        """
         if item.data is not None:
             try:
                 fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
@@ -390,16 +438,16 @@ class LocalObjectStore:
             except OSError as exc:
                 raise StorageError(f"{self._where(item.key)}: cannot write: {exc.strerror}") from exc
             progress(len(item.data))
-            return hashlib.sha256(item.data).hexdigest(), len(item.data)
+            return hashlib.sha256(item.data).hexdigest(), len(item.data), False
         assert item.path is not None
         if self._link_source(item.path, temporary):
             try:
-                return _hash_file(temporary, progress)
+                return (*_hash_file(temporary, progress), True)
             except OSError as exc:
                 raise StorageError(
                     f"{self._where(item.key)}: cannot read {item.path}: {exc.strerror}"
                 ) from exc
-        return self._copy(item, temporary, progress)
+        return (*self._copy(item, temporary, progress), False)
 
     def _link_source(self, source: str, temporary: Path) -> bool:
         """Hard-link ``source`` as ``temporary`` and make it read-only; False if that cannot be done."""
@@ -454,7 +502,7 @@ class LocalObjectStore:
             os.fchmod(fd, 0o444)
         return digest.hexdigest(), size
 
-    def _publish(self, item: WriteItem, temporary: Path, target: Path) -> WriteResult:
+    def _publish(self, item: WriteItem, temporary: Path, target: Path, verified: bool) -> WriteResult:
         """Give the verified temporary file its key."""
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -465,11 +513,11 @@ class LocalObjectStore:
         except FileExistsError as exc:
             # Another writer published this key since we looked: same bytes, or a conflict.
             if target.parent.is_dir() and self._holds(item, target):
-                return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT)
+                return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT, verified=True)
             raise StorageError(f"{self._where(item.key)}: cannot write: {exc.strerror}") from exc
         except OSError as exc:
             raise StorageError(f"{self._where(item.key)}: cannot write: {exc.strerror}") from exc
-        return WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN)
+        return WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN, verified=verified)
 
     def read(
         self, items: Sequence[ReadItem], progress: Callable[[int], None] | None = None
@@ -500,17 +548,17 @@ class LocalObjectStore:
     def _read_one(self, item: ReadItem, progress: _Progress) -> ReadResult:
         path = self._root / item.key
         digest = hashlib.sha256()
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
         size = 0
         problem: str | None = None
         with ExitStack() as stack:
             try:
                 source = stack.enter_context(open(path, "rb", buffering=0))
+                buffer = bytearray(_buffer_size(os.fstat(source.fileno()).st_size))
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 return ReadResult(key=item.key, problem="missing")
             except OSError as exc:
                 return ReadResult(key=item.key, problem=f"cannot open: {exc.strerror}")
+            view = memoryview(buffer)
             dest: int | None = None
             if item.dest is not None:
                 try:

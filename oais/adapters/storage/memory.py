@@ -152,7 +152,7 @@ class InMemoryObjectStore:
         if existing is not None:
             # The bytes decide, not the recorded sha256: tampered bytes are other content.
             if len(existing.data) == item.size and _sha256(existing.data) == item.sha256:
-                return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT)
+                return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT, verified=True)
             if not item.replace:
                 raise ConflictError(f"{self._where(item.key)}: the location holds other content")
         data = self._source_bytes(item, progress)
@@ -176,10 +176,11 @@ class InMemoryObjectStore:
             if current is not None and current is not existing:
                 # Another writer got there first: same bytes, or a conflict.
                 if current.data == data:
-                    return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT)
+                    return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT, verified=True)
                 if not item.replace:
                     raise ConflictError(f"{self._where(item.key)}: the location holds other content")
             self._objects[item.key] = stored
+        # Like S3: the bytes were hashed on their way in, so a read-back is what proves the copy.
         return WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN)
 
     def _source_bytes(self, item: WriteItem, progress: Callable[[int], None] | None) -> bytes:
