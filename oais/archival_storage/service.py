@@ -35,7 +35,7 @@ from oais.domain.errors import AipNotFound, ConfigError, ConflictError, NotFound
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.packages import AipRecord, FileEntry
 from oais.domain.ports import BagCodec, Clock, ObjectStore, UnitOfWorkFactory
-from oais.domain.premis import Agent, AgentLink, AgentRole, Event, EventType, Outcome
+from oais.domain.premis import Agent, AgentLink, AgentRole, Event, EventType, Outcome, new_event
 from oais.domain.storage import (
     Copy,
     LocationInfo,
@@ -877,16 +877,15 @@ class ArchivalStorage:
         aip_id: str,
         version: int,
     ) -> Event:
-        return Event(
-            identifier=f"urn:uuid:{uuid.uuid4()}",
-            type=type_,
-            date_time=when,
-            detail=detail,
-            outcome=outcome,
-            outcome_detail=outcome_detail,
-            agents=(AgentLink(agent=self._software.identifier, role=AgentRole.EXECUTING_PROGRAM),),
-            objects=(aip_id, f"{aip_id}/v{version}"),
-            policy=self._policy.reference,
+        return new_event(
+            type_,
+            when,
+            detail,
+            outcome,
+            outcome_detail,
+            [AgentLink(agent=self._software.identifier, role=AgentRole.EXECUTING_PROGRAM)],
+            [aip_id, f"{aip_id}/v{version}"],
+            self._policy.reference,
         )
 
     def _commit_events(

@@ -7,6 +7,8 @@ without an agent, a time, an outcome or a detail is not evidence.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -138,3 +140,27 @@ class Event(BaseModel):
         if value.tzinfo is None:
             raise ValueError("event time must carry a time zone")
         return value
+
+
+def new_event(
+    type_: EventType,
+    when: datetime,
+    detail: str,
+    outcome: Outcome,
+    outcome_detail: str,
+    agents: Iterable[AgentLink],
+    objects: Iterable[str],
+    policy: str | None,
+) -> Event:
+    """An event with a fresh UUID URN as its identifier."""
+    return Event(
+        identifier=f"urn:uuid:{uuid.uuid4()}",
+        type=type_,
+        date_time=when,
+        detail=detail,
+        outcome=outcome,
+        outcome_detail=outcome_detail,
+        agents=tuple(agents),
+        objects=tuple(objects),
+        policy=policy,
+    )

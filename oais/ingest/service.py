@@ -60,7 +60,16 @@ from oais.domain.ports import (
     SipSource,
     UnitOfWorkFactory,
 )
-from oais.domain.premis import Agent, AgentLink, AgentRole, AgentType, Event, EventType, Outcome
+from oais.domain.premis import (
+    Agent,
+    AgentLink,
+    AgentRole,
+    AgentType,
+    Event,
+    EventType,
+    Outcome,
+    new_event,
+)
 from oais.domain.storage import Copy
 from oais.ingest.qa import BagRootFinder, check_sip
 
@@ -550,16 +559,8 @@ class IngestService:
             agents: Iterable[AgentLink],
             outcome: Outcome = Outcome.SUCCESS,
         ) -> Event:
-            return Event(
-                identifier=f"urn:uuid:{uuid.uuid4()}",
-                type=type_,
-                date_time=when,
-                detail=detail,
-                outcome=outcome,
-                outcome_detail=outcome_detail,
-                agents=tuple(agents),
-                objects=(aip_id, representation),
-                policy=policy,
+            return new_event(
+                type_, when, detail, outcome, outcome_detail, agents, (aip_id, representation), policy
             )
 
         warned = warnings(found)
