@@ -6,9 +6,10 @@ RGW: ``OAIS_TEST_S3_ENDPOINT=… OAIS_TEST_S3_ACCESS_KEY=… OAIS_TEST_S3_SECRET
 
 Data (issue 3): one 1 GiB file (``big``) and a folder of 2,000 files of 64 KiB (``small``).
 
-* **store**: oais writes the objects (every part with Content-MD5, the bytes sent hashed and checked
-  against the digest of record) / boto3 ``upload_file`` through one TransferManager with the same part
-  size and concurrency. Goal: throughput ratio at least 0.8.
+* **store**: oais writes the objects (every part with Content-MD5, the bytes sent hashed on the way
+  and checked against the xxh3_128 that ingest computed, as the ingest does) / boto3 ``upload_file``
+  through one TransferManager with the same part size and concurrency. Goal: throughput ratio at
+  least 0.8.
 * **read back**: oais reads every object whole and checks its sha256 against the digest of record,
   writing the copy to a file (as an export does) / boto3 ``download_file`` through a TransferManager
   (nothing checked). Goal: at least 0.8. ``verify only`` is the same read without writing a file (what
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import xxhash
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config
 
@@ -65,12 +67,9 @@ def _client(endpoint: str, key: str, secret: str) -> Any:
     )
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 * MiB):
-            h.update(chunk)
-    return h.hexdigest()
+def _digests(data: bytes) -> tuple[str, str]:
+    """(sha256, xxh3_128): what ingest knows of every staged file before it is stored."""
+    return hashlib.sha256(data).hexdigest(), xxhash.xxh3_128(data).hexdigest()
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -79,14 +78,17 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _make_data(work: Path, only: str | None) -> dict[str, list[tuple[Path, int, str]]]:
-    sets: dict[str, list[tuple[Path, int, str]]] = {}
+File = tuple[Path, int, tuple[str, str]]
+
+
+def _make_data(work: Path, only: str | None) -> dict[str, list[File]]:
+    sets: dict[str, list[File]] = {}
     if only in (None, "big"):
         big = work / "big.bin"
-        with open(big, "wb") as f:
-            for _ in range(1024):
-                f.write(os.urandom(MiB))
-        sets["big"] = [(big, big.stat().st_size, _sha256(big))]
+        data = os.urandom(1 << 30)
+        big.write_bytes(data)
+        sets["big"] = [(big, len(data), _digests(data))]
+        del data
     if only in (None, "small"):
         folder = work / "small"
         folder.mkdir()
@@ -95,14 +97,14 @@ def _make_data(work: Path, only: str | None) -> dict[str, list[tuple[Path, int, 
             p = folder / f"f{i:05d}.dat"
             data = os.urandom(64 << 10)
             p.write_bytes(data)
-            files.append((p, len(data), hashlib.sha256(data).hexdigest()))
+            files.append((p, len(data), _digests(data)))
         sets["small"] = files
     return sets
 
 
 def _round(
     name: str,
-    files: list[tuple[Path, int, str]],
+    files: list[File],
     store: S3ObjectStore,
     client: Any,
     bucket: str,
@@ -117,7 +119,10 @@ def _round(
     total = sum(size for _, size, _ in files)
 
     def oais_store() -> None:
-        items = [WriteItem(key=f"{ours_prefix}{p.name}", size=s, sha256=d, path=str(p)) for p, s, d in files]
+        items = [
+            WriteItem(key=f"{ours_prefix}{p.name}", size=s, sha256=sha, xxh3_128=fast, path=str(p))
+            for p, s, (sha, fast) in files
+        ]
         for _ in store.write(items):
             pass
 
@@ -130,7 +135,7 @@ def _round(
     down_ours, down_ref = work / f"down-oais-{tag}", work / f"down-ref-{tag}"
     down_ours.mkdir()
     down_ref.mkdir()
-    expected = {f"{ours_prefix}{p.name}": d for p, _, d in files}
+    expected = {f"{ours_prefix}{p.name}": sha for p, _, (sha, _fast) in files}
 
     def oais_read(dest: bool) -> Callable[[], None]:
         def run() -> None:

@@ -45,6 +45,7 @@ from oais.domain.storage import (
 )
 
 SHA256 = DigestAlgorithm.SHA256
+XXH3 = DigestAlgorithm.XXH3_128
 Progress = Callable[[int], None]
 
 
@@ -273,11 +274,14 @@ class ArchivalStorage:
             entry = payload.pop(relative, None)
             if relative in reused:
                 raise StorageError(f"{path}: listed in {FETCH}, so it must not be in the staged bag too")
+            fast = None
             if entry is not None:
-                sha, size = entry.digests[SHA256], entry.size
+                sha, size, fast = entry.digests[SHA256], entry.size, entry.digests.get(XXH3)
             else:
                 sha, size = _sha256_file(path), path.stat().st_size
-            yield WriteItem(key=prefix + relative, size=size, sha256=sha, path=str(path), replace=replace)
+            yield WriteItem(
+                key=prefix + relative, size=size, sha256=sha, xxh3_128=fast, path=str(path), replace=replace
+            )
         absent = set(payload) - reused
         if absent:
             raise StorageError(f"{bag_dir}: payload missing from the staged bag: {sorted(absent)[:5]}")

@@ -113,6 +113,10 @@ class WriteItem(BaseModel):
     key: str
     size: int
     sha256: str  # the digest of record: the bytes sent must have it, or nothing is kept
+    #: The fast digest of the same bytes, if known. A store that hashes bytes on their way to a
+    #: remote service (and reads them back for the sha256 of record) may check this one on the way
+    #: instead: the transfer check then costs a tenth of the CPU.
+    xxh3_128: str | None = None
     path: str | None = None  # a local file to send
     data: bytes | None = None  # or the bytes themselves (small tag files, event log segments)
     #: Allow replacing an existing object with different content. Only for objects of a version that

@@ -50,6 +50,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from oais.adapters.hashing import new_hasher
 from oais.domain.errors import ConfigError, ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
@@ -154,6 +155,14 @@ def _lock_short(mode: str | None, until: datetime | None, lock: dict[str, Any]) 
     return not mode or until is None or until < wanted
 
 
+def _transfer_check(item: WriteItem) -> tuple[DigestAlgorithm, str]:
+    """The digest the bytes sent are checked against: the fast one when the item carries it (every
+    object is read back afterwards and checked against its sha256 of record), else the sha256."""
+    if item.xxh3_128:
+        return DigestAlgorithm.XXH3_128, item.xxh3_128.lower()
+    return DigestAlgorithm.SHA256, item.sha256.lower()
+
+
 def _md5_base64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
 
@@ -220,6 +229,69 @@ class _Flow(Generic[_T]):
             if event.result is not None:
                 count -= 1
                 yield event.result
+
+
+class _Sink:
+    """Hashes an object's bytes (and writes them to a file) as they arrive.
+
+    For a large object this runs on a second thread, fed through a short queue, so that the socket
+    is drained while the previous chunk is hashed and written (both release the GIL): one stream
+    then goes about as fast as the network allows.
+    """
+
+    def __init__(self, pipelined: bool) -> None:
+        self._digest = hashlib.sha256()
+        self._out: Any = None
+        self._pipelined = pipelined
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread: threading.Thread | None = None
+        self._error: OSError | None = None
+
+    def start(self, out: Any) -> None:
+        self._out = out
+        if self._pipelined:
+            self._thread = threading.Thread(target=self._run, name="s3-sink", daemon=True)
+            self._thread.start()
+
+    def _consume(self, chunk: bytes) -> None:
+        self._digest.update(chunk)
+        if self._out is not None:
+            self._out.write(chunk)
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._consume(chunk)
+                except OSError as exc:
+                    self._error = exc
+
+    def put(self, chunk: bytes) -> None:
+        """Hand over the next chunk. Raises OSError if writing an earlier one failed."""
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            self._consume(chunk)
+        else:
+            self._queue.put(chunk)
+
+    def finish(self) -> str:
+        """Wait for every chunk to be hashed and written; the sha256. Raises OSError."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+        return self._digest.hexdigest()
+
+    def abandon(self) -> None:
+        """Stop the second thread, if any, without caring for the rest."""
+        if self._thread is not None:
+            self._error = self._error or OSError("abandoned")
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
 
 class S3ObjectStore:
@@ -675,11 +747,12 @@ class S3ObjectStore:
                 raise self._local_error(item, exc) from exc
         if len(body) != item.size:
             raise self._size_changed(item, source)
-        actual = hashlib.sha256(body).hexdigest()
-        if actual != item.sha256.lower():
-            raise FixityMismatch(
-                f"location '{self._name}': {item.key}", DigestAlgorithm.SHA256, item.sha256, actual
-            )
+        algorithm, expected = _transfer_check(item)
+        hasher = new_hasher(algorithm)
+        hasher.update(body)
+        actual = hasher.hexdigest()
+        if actual != expected:
+            raise FixityMismatch(f"location '{self._name}': {item.key}", algorithm, expected, actual)
         return body
 
     def _local_error(self, item: WriteItem, exc: OSError) -> StorageError:
@@ -761,7 +834,8 @@ class S3ObjectStore:
 
         try:
             part_size = self._part_size_for(item.size)
-            digest = hashlib.sha256()
+            algorithm, expected = _transfer_check(item)
+            digest = new_hasher(algorithm)
             sent = 0
             with open(item.path, "rb") as handle:
                 while sent < item.size and not part_failed.is_set():
@@ -787,10 +861,8 @@ class S3ObjectStore:
                     raise self._size_changed(item, item.path)
             if not part_failed.is_set():
                 actual = digest.hexdigest()
-                if actual != item.sha256.lower():
-                    raise FixityMismatch(
-                        f"location '{self._name}': {item.key}", DigestAlgorithm.SHA256, item.sha256, actual
-                    )
+                if actual != expected:
+                    raise FixityMismatch(f"location '{self._name}': {item.key}", algorithm, expected, actual)
             etags = [future.result() for future in parts]  # the first failed part raises here
             if not flow.acquire():
                 raise _Stopped
@@ -925,11 +997,11 @@ class S3ObjectStore:
             return ReadResult(key=item.key, problem=_detail(exc))
         body = response["Body"]
         expected = int(response["ContentLength"])
-        digest = hashlib.sha256()
         size = 0
         out: Any = None
         partial: Path | None = None
         done = False
+        sink = _Sink(pipelined=expected > 2 * READ_CHUNK)
         try:
             if item.dest is not None:
                 dest = Path(item.dest)
@@ -939,6 +1011,7 @@ class S3ObjectStore:
                     out = open(partial, "wb")  # noqa: SIM115 - closed below, renamed only when whole
                 except OSError as exc:
                     raise self._dest_error(item, exc) from exc
+            sink.start(out)
             while True:
                 if flow.stop.is_set():
                     raise _Stopped
@@ -952,14 +1025,16 @@ class S3ObjectStore:
                     )
                 if not chunk:
                     break
-                digest.update(chunk)
                 size += len(chunk)
-                if out is not None:
-                    try:
-                        out.write(chunk)
-                    except OSError as exc:
-                        raise self._dest_error(item, exc) from exc
+                try:
+                    sink.put(chunk)
+                except OSError as exc:
+                    raise self._dest_error(item, exc) from exc
                 flow.events.put(_Event(moved=len(chunk)))
+            try:
+                sha256 = sink.finish()
+            except OSError as exc:
+                raise self._dest_error(item, exc) from exc
             if size != expected:
                 return ReadResult(key=item.key, size=size, problem=f"only {size} of {expected} bytes arrived")
             if out is not None and partial is not None and item.dest is not None:
@@ -969,8 +1044,9 @@ class S3ObjectStore:
                 except OSError as exc:
                     raise self._dest_error(item, exc) from exc
             done = True
-            return ReadResult(key=item.key, size=size, sha256=digest.hexdigest())
+            return ReadResult(key=item.key, size=size, sha256=sha256)
         finally:
+            sink.abandon()
             body.close()
             if out is not None:
                 out.close()
