@@ -30,7 +30,7 @@ from oais.config import LocalLocation, S3Location, Settings, credentials
 from oais.domain.ports import ObjectStore, UnitOfWorkFactory
 from oais.domain.premis import Agent, AgentType
 from oais.ingest.bag_validation import BagValidator
-from oais.ingest.service import IngestService, SoftwareInfo
+from oais.ingest.service import IngestService
 
 
 def software_version() -> str:
@@ -51,6 +51,7 @@ class Services:
     catalog: UnitOfWorkFactory
     storage: ArchivalStorage
     premis: PremisXmlCodec
+    scratch: LocalScratch
     copiers: tuple[ParallelCopier, ...] = ()
 
     def close(self) -> None:
@@ -110,7 +111,9 @@ def object_store(name: str, location: LocalLocation | S3Location, workers: int |
     )
 
 
-def archival_storage(settings: Settings, catalog: UnitOfWorkFactory) -> ArchivalStorage:
+def archival_storage(
+    settings: Settings, catalog: UnitOfWorkFactory, scratch: LocalScratch | None = None
+) -> ArchivalStorage:
     """The archival storage service over every configured location.
 
     Raises:
@@ -124,7 +127,7 @@ def archival_storage(settings: Settings, catalog: UnitOfWorkFactory) -> Archival
         bag_codec=BagItCodec(),
         clock=SystemClock(),
         software=software_agent(),
-        scratch=settings.staging,
+        scratch=scratch or LocalScratch(settings.staging),
     )
 
 
@@ -139,7 +142,8 @@ def build(settings: Settings) -> Services:
     settings.home.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     catalog = sql_unit_of_work_factory(settings.database_url)
-    storage = archival_storage(settings, catalog)
+    scratch = LocalScratch(settings.staging)
+    storage = archival_storage(settings, catalog, scratch)
     premis = PremisXmlCodec(settings.schemas)
     reader = FileSystemSipReader()
     codec = BagItCodec()
@@ -150,12 +154,12 @@ def build(settings: Settings) -> Services:
         copier=copier,
         bag_codec=codec,
         premis=premis,
-        scratch=LocalScratch(settings.staging),
+        scratch=scratch,
         storage=storage,
         catalog=catalog,
         clock=SystemClock(),
         policy=policy,
-        software=SoftwareInfo(name="oais", version=software_version()),
+        software=software_agent(),
     )
     validator_copier = ParallelCopier(identifier=None, workers=settings.workers)
     return Services(
@@ -165,5 +169,6 @@ def build(settings: Settings) -> Services:
         catalog=catalog,
         storage=storage,
         premis=premis,
+        scratch=scratch,
         copiers=(copier, validator_copier),
     )

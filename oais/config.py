@@ -55,7 +55,10 @@ from oais.domain.errors import ConfigError
 from oais.domain.storage import LOCATION_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("home", "database_url", "store_root", "policies", "schemas", "workers", "staging", "locations")
+#: Settings that an ``OAIS_<KEY>`` environment variable can give.
+ENV_KEYS = ("home", "database_url", "store_root", "policies", "schemas", "workers", "staging")
+#: Every key of the configuration file (locations are tables there, never environment variables).
+KEYS = (*ENV_KEYS, "locations")
 #: The location every deployment has unless its configuration names others.
 DEFAULT_LOCATION = "local"
 
@@ -180,8 +183,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if unknown:
             raise ConfigError(f"{config_file}: unknown keys {sorted(unknown)}; known: {list(KEYS)}")
         values.update(data)
-    for key in KEYS:
-        value = None if key == "locations" else env.get(f"OAIS_{key.upper()}")
+    for key in ENV_KEYS:
+        value = env.get(f"OAIS_{key.upper()}")
         if value:
             values[key] = value
     home = Path(str(values.get("home") or default_home())).expanduser()

@@ -57,6 +57,18 @@ class SegmentContent:
     agents: list[Agent] = field(default_factory=list)
     events: list[LoggedEvent] = field(default_factory=list)
 
+    def record(self, location: str, key: str) -> Segment:
+        """What the catalog remembers of this segment."""
+        return Segment(
+            location=location,
+            sequence=self.sequence,
+            key=key,
+            sha256=self.sha256,
+            previous=self.previous,
+            events=len(self.events),
+            created=self.created,
+        )
+
 
 def encode_segment(
     location: str,
@@ -130,16 +142,20 @@ def decode_segment(key: str, data: bytes) -> SegmentContent:
 
 def append(
     store: ObjectStore,
-    known: Sequence[Segment],
+    newest: Segment | None,
     events: Sequence[LoggedEvent],
     agents: Sequence[Agent],
     now: datetime,
 ) -> Segment:
     """Write the next segment of ``store``'s event log.
 
+    The next sequence number and the sha256 to chain to come from the newest segment the catalog
+    remembers, so that appending costs one write; the log is listed only when there is none, or
+    when another process wrote that sequence number first.
+
     Args:
         store: the location.
-        known: the segments the catalog remembers for this location (their sha256 saves a read).
+        newest: the newest segment the catalog remembers for this location, if any.
         events: the events to log.
         agents: the agents they name.
         now: the segment's time.
@@ -150,17 +166,8 @@ def append(
     Raises:
         StorageError: if the segment cannot be written.
     """
-    by_sequence = {s.sequence: s for s in known}
+    last, previous = (newest.sequence, newest.sha256) if newest is not None else _newest_stored(store)
     for _attempt in range(3):
-        last = max((n for n in _sequences(store)), default=0)
-        previous = None
-        if last:
-            remembered = by_sequence.get(last)
-            previous = (
-                remembered.sha256
-                if remembered
-                else hashlib.sha256(store.get_bytes(segment_key(last))).hexdigest()
-            )
         sequence = last + 1
         data = encode_segment(store.name, sequence, previous, now, events, agents)
         digest = hashlib.sha256(data).hexdigest()
@@ -169,7 +176,8 @@ def append(
             for _ in store.write([WriteItem(key=key, size=len(data), sha256=digest, data=data)]):
                 pass
         except ConflictError:
-            continue  # another process wrote this sequence number first: chain after it
+            last, previous = _newest_stored(store)  # another process wrote it first: chain after it
+            continue
         return Segment(
             location=store.name,
             sequence=sequence,
@@ -180,6 +188,14 @@ def append(
             created=now,
         )
     raise StorageError(f"location '{store.name}': cannot append to the event log: it keeps changing")
+
+
+def _newest_stored(store: ObjectStore) -> tuple[int, str | None]:
+    """(sequence, sha256) of the newest segment at ``store``, (0, None) if the log is empty."""
+    last = max(_sequences(store), default=0)
+    if not last:
+        return 0, None
+    return last, hashlib.sha256(store.get_bytes(segment_key(last))).hexdigest()
 
 
 def _sequences(store: ObjectStore) -> Iterator[int]:

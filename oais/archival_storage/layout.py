@@ -28,13 +28,10 @@ BAGIT = "bagit.txt"
 FETCH = "fetch.txt"
 PREMIS = "data/metadata/premis.xml"
 TAG_MANIFEST = "tagmanifest-sha256.txt"
-MANIFEST = "manifest-sha256.txt"
 FETCH_SCHEME = "oais://"
 
 _VERSION = re.compile(r"v([1-9][0-9]{0,8})")
 _SEGMENT = re.compile(r"events/([0-9]{12})\.jsonl")
-_DECODE = {"%25": "%", "%0A": "\n", "%0D": "\r"}
-_ESCAPE = re.compile(r"%(?:25|0[AaDd])")
 
 
 def aip_prefix(aip_id: str) -> str:
@@ -64,16 +61,6 @@ def parse_segment_key(key: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def encode_path(path: str) -> str:
-    """Percent-encode ``%``, CR and LF of a bag path (fetch.txt and manifests)."""
-    return path.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def decode_path(text: str) -> str:
-    """Undo :func:`encode_path` (other ``%`` sequences are literal)."""
-    return _ESCAPE.sub(lambda m: _DECODE[m.group(0).upper()], text)
-
-
 @dataclass(frozen=True)
 class Fetched:
     """A payload file of a version that is stored under an earlier version."""
@@ -100,35 +87,26 @@ def fetch_entry(fetched: Fetched) -> tuple[str, int, str]:
     return fetched.url, fetched.size, fetched.bag_path
 
 
-def parse_fetch(text: str) -> list[Fetched]:
-    """The entries of a fetch.txt written by :func:`fetch_entry`.
+def parse_fetch_url(url: str, size: int | None, bag_path: str) -> Fetched:
+    """The stored object a fetch.txt line of ours names (the line already parsed by the bag codec).
 
     Raises:
-        ValueError: naming the line that is not in that form.
+        ValueError: the URL is not an ``oais://<aip id>/v<N>/<path>`` URL, or the size is missing.
     """
-    entries = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        parts = line.split(" ", 2)
-        if len(parts) != 3 or not parts[0].startswith(FETCH_SCHEME) or not parts[1].isdigit():
-            raise ValueError(f"{FETCH} line {number}: not 'oais://<aip>/v<N>/<path> <size> <path>'")
-        url, size, path = parts
-        aip_id, _, rest = url[len(FETCH_SCHEME) :].partition("/")
-        version_text, _, source = rest.partition("/")
-        version = parse_version(version_text)
-        if not aip_id or version is None or not source:
-            raise ValueError(f"{FETCH} line {number}: URL {url!r} does not name an AIP version and a path")
-        entries.append(
-            Fetched(
-                bag_path=decode_path(path),
-                size=int(size),
-                aip_id=aip_id,
-                version=version,
-                source_path=unquote(source, errors="strict"),
-            )
-        )
-    return entries
+    if not url.startswith(FETCH_SCHEME) or size is None:
+        raise ValueError(f"{FETCH}: {url!r} {size}: not 'oais://<aip>/v<N>/<path> <size>'")
+    aip_id, _, rest = url[len(FETCH_SCHEME) :].partition("/")
+    version_text, _, source = rest.partition("/")
+    version = parse_version(version_text)
+    if not aip_id or version is None or not source:
+        raise ValueError(f"{FETCH}: URL {url!r} does not name an AIP version and a path")
+    return Fetched(
+        bag_path=bag_path,
+        size=size,
+        aip_id=aip_id,
+        version=version,
+        source_path=unquote(source, errors="strict"),
+    )
 
 
 def drop_fetch_from_tag_manifest(text: str) -> str:

@@ -8,10 +8,8 @@ answers. The catalog must be empty: a rebuild never merges into a catalog that h
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -21,9 +19,9 @@ from oais.archival_storage.service import ArchivalStorage
 from oais.domain.errors import ConflictError, OaisError, StorageError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.packages import AipRecord, AipVersion, payload_fingerprint
-from oais.domain.ports import PremisCodec, UnitOfWorkFactory
-from oais.domain.premis import Agent, Event, EventType
-from oais.domain.storage import Copy, Segment
+from oais.domain.ports import ObjectStore, PremisCodec, ScratchSpace, UnitOfWorkFactory
+from oais.domain.premis import Agent, Event, accession_time
+from oais.domain.storage import Copy, ObjectInfo, Segment
 
 
 class RebuildResult(BaseModel):
@@ -46,7 +44,7 @@ def rebuild_catalog(
     premis: PremisCodec,
     catalog: UnitOfWorkFactory,
     location: str,
-    scratch: Path,
+    scratch: ScratchSpace,
     progress: Callable[[str], None] | None = None,
 ) -> RebuildResult:
     """Recreate the catalog from ``location`` into an empty database.
@@ -56,7 +54,7 @@ def rebuild_catalog(
         premis: reads each version's premis.xml.
         catalog: the (empty) catalog to fill.
         location: the location to read AIPs and the event log from.
-        scratch: a local directory for premis.xml files while they are read.
+        scratch: local scratch space for premis.xml files while they are read.
         progress: told the AIP id of each AIP as it is read.
 
     Returns:
@@ -84,9 +82,8 @@ def rebuild_catalog(
             unreachable.append(name)
     aips = versions = files = events = 0
     incomplete: list[str] = []
-    scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch, prefix="rebuild-") as tmp:
-        premis_path = Path(tmp) / "premis.xml"
+    with scratch.staging() as staging:
+        premis_path = staging.path / "premis.xml"
         for aip_id in source.children(AIPS):
             numbers = sorted(
                 n for n in map(parse_version, source.children(aip_prefix(aip_id))) if n is not None
@@ -94,7 +91,8 @@ def rebuild_catalog(
             counted = False
             for n in numbers:
                 prefix = version_prefix(aip_id, n)
-                if source.head(prefix + BAGIT) is None:
+                marker = source.head(prefix + BAGIT)
+                if marker is None:
                     incomplete.append(prefix)
                     continue
                 if progress:
@@ -104,8 +102,11 @@ def rebuild_catalog(
                     aip, entries, ingest_events, agents = premis.read_record(premis_path)
                 except OaisError as exc:
                     raise StorageError(f"location '{location}': {prefix}premis.xml: {exc}") from exc
-                created = _accession_time(ingest_events) or aip.created
-                copies = [_copy(storage, name, aip_id, n, created) for name in [location, *others]]
+                created = accession_time(ingest_events) or aip.created
+                copies = [
+                    _copy(storage.location(name), prefix, created, marker if name == location else None)
+                    for name in [location, *others]
+                ]
                 version = AipVersion(
                     aip_id=aip_id,
                     version=n,
@@ -132,11 +133,14 @@ def rebuild_catalog(
                 events += len(ingest_events)
                 if not counted:
                     aips, counted = aips + 1, True
-        logged = _replay_log(storage, catalog, location)
+        logged, remembered = _replay_log(storage, catalog, location)
         events += logged
-        segments = 0
-        for name in [location, *others]:
-            segments += _remember_segments(storage, catalog, name)
+        segments = len(remembered)
+        _remember(catalog, remembered)
+        for name in others:
+            found = list(_segments(storage.location(name)))
+            _remember(catalog, found)
+            segments += len(found)
     return RebuildResult(
         location=location,
         aips=aips,
@@ -149,22 +153,14 @@ def rebuild_catalog(
     )
 
 
-def _accession_time(events: list[Event]) -> datetime | None:
-    for e in events:
-        if e.type is EventType.ACCESSION:
-            return e.date_time
-    return None
-
-
-def _copy(storage: ArchivalStorage, name: str, aip_id: str, version: int, created: datetime) -> Copy | None:
-    store = storage.location(name)
-    prefix = version_prefix(aip_id, version)
-    marker = store.head(prefix + BAGIT)
+def _copy(store: ObjectStore, prefix: str, created: datetime, marker: ObjectInfo | None) -> Copy | None:
+    """The copy of a version at ``store``, if complete (``marker``: its bagit.txt, if already looked up)."""
+    marker = marker or store.head(prefix + BAGIT)
     if marker is None:
         return None
     listed = list(store.list(prefix))
     return Copy(
-        location=name,
+        location=store.name,
         stored=marker.modified or created,
         verified=None,
         objects=len(listed),
@@ -172,10 +168,34 @@ def _copy(storage: ArchivalStorage, name: str, aip_id: str, version: int, create
     )
 
 
-def _replay_log(storage: ArchivalStorage, catalog: UnitOfWorkFactory, location: str) -> int:
-    """Put the events of ``location``'s log into the catalog; returns how many."""
+def _segments(store: ObjectStore) -> Iterator[Segment]:
+    """What the catalog remembers of every sound segment of ``store``'s log.
+
+    A segment that cannot be read or parsed is left out: ``oais events verify`` reports it.
+    """
+    for key, data in event_log.read_all(store):
+        if data is None:
+            continue
+        try:
+            yield event_log.decode_segment(key, data).record(store.name, key)
+        except ValueError:
+            continue
+
+
+def _replay_log(
+    storage: ArchivalStorage, catalog: UnitOfWorkFactory, location: str
+) -> tuple[int, list[Segment]]:
+    """Put the events of ``location``'s log into the catalog (one read of each segment).
+
+    Returns:
+        How many events, and the segments read.
+
+    Raises:
+        StorageError: a segment is listed but cannot be read or parsed (its events would be lost).
+    """
     store = storage.location(location)
     count = 0
+    segments = []
     for key, data in event_log.read_all(store):
         if data is None:
             raise StorageError(f"location '{location}': event log segment {key} is listed but cannot be read")
@@ -192,32 +212,12 @@ def _replay_log(storage: ArchivalStorage, catalog: UnitOfWorkFactory, location: 
                 uow.aips.add_events(aip_id, version, evs, agents)
             uow.commit()
         count += len(content.events)
-    return count
+        segments.append(content.record(location, key))
+    return count, segments
 
 
-def _remember_segments(storage: ArchivalStorage, catalog: UnitOfWorkFactory, name: str) -> int:
-    store = storage.location(name)
-    segments = []
-    for key, data in event_log.read_all(store):
-        if data is None:
-            continue
-        try:
-            content = event_log.decode_segment(key, data)
-        except ValueError:
-            continue  # `oais events verify` reports it; the catalog only remembers sound segments
-        segments.append(
-            Segment(
-                location=name,
-                sequence=content.sequence,
-                key=key,
-                sha256=content.sha256,
-                previous=content.previous,
-                events=len(content.events),
-                created=content.created,
-            )
-        )
+def _remember(catalog: UnitOfWorkFactory, segments: list[Segment]) -> None:
     with catalog() as uow:
         for segment in segments:
             uow.aips.add_segment(segment)
         uow.commit()
-    return len(segments)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,14 +28,15 @@ from oais.archival_storage.layout import (
     PREMIS,
     TAG_MANIFEST,
     Fetched,
+    aip_prefix,
     drop_fetch_from_tag_manifest,
-    parse_fetch,
+    parse_fetch_url,
     version_prefix,
 )
 from oais.domain.errors import AipNotFound, ConfigError, ConflictError, NotFound, OaisError, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.packages import AipRecord, FileEntry
-from oais.domain.ports import BagCodec, Clock, ObjectStore, UnitOfWorkFactory
+from oais.domain.ports import BagCodec, Clock, ObjectStore, ScratchSpace, UnitOfWorkFactory
 from oais.domain.premis import Agent, AgentLink, AgentRole, Event, EventType, Outcome, new_event
 from oais.domain.storage import (
     Copy,
@@ -77,6 +79,8 @@ class CopyCheck(BaseModel):
     checked: datetime
     files: list[FileCheck]
     problem: str | None = None  # the copy could not be checked at all (location unreachable…)
+    objects: int = 0  # objects under the version's prefix
+    bytes: int = 0  # their total size
 
     @property
     def ok(self) -> bool:
@@ -154,7 +158,7 @@ class ArchivalStorage:
         bag_codec: BagCodec,
         clock: Clock,
         software: Agent,
-        scratch: Path,
+        scratch: ScratchSpace,
     ) -> None:
         """Wire the service (see ``oais.bootstrap``).
 
@@ -165,7 +169,7 @@ class ArchivalStorage:
             bag_codec: reads a stored version's tag files.
             clock: where the time comes from.
             software: this software, the agent of every storage event.
-            scratch: a local directory for replication (removed when done).
+            scratch: local scratch space for replication (each use removed when done).
 
         Raises:
             ConfigError: the policy names a location that is not configured.
@@ -183,7 +187,6 @@ class ArchivalStorage:
         self._clock = clock
         self._software = software
         self._scratch = scratch
-        self._lock_info: dict[str, bool] = {}
 
     # -- locations ------------------------------------------------------------------------------
 
@@ -227,11 +230,13 @@ class ArchivalStorage:
         version: int,
         files: Sequence[FileEntry],
         progress: Progress | None = None,
+        reused: Sequence[Fetched] = (),
     ) -> list[Copy]:
         """Write a staged bag to every required location and verify every copy.
 
-        Payload files listed in the bag's fetch.txt (unchanged since an earlier version) are not
-        written again; they must already be stored at each location.
+        Payload files that the version reuses from an earlier one (listed in its fetch.txt by the
+        one who built it, and given here as ``reused``) are not written again; they must already be
+        stored at each location.
 
         Args:
             bag_dir: the staged bag (its tag files written).
@@ -239,6 +244,7 @@ class ArchivalStorage:
             version: the version number.
             files: the payload files with their digests of record (as in the catalog).
             progress: told how many bytes were written and read back.
+            reused: the payload files kept under an earlier version (none for version 1).
 
         Returns:
             One verified copy per required location, in policy order.
@@ -248,9 +254,8 @@ class ArchivalStorage:
             ConflictError: a location already holds this version with other content.
             StorageError: a location failed (naming it).
         """
-        fetched = self._fetched(bag_dir)
         return [
-            self._store_copy(self.location(name), bag_dir, aip_id, version, files, fetched, progress)
+            self._store_copy(self.location(name), bag_dir, aip_id, version, files, reused, progress)
             for name in self.required
         ]
 
@@ -286,16 +291,6 @@ class ArchivalStorage:
         if absent:
             raise StorageError(f"{bag_dir}: payload missing from the staged bag: {sorted(absent)[:5]}")
 
-    @staticmethod
-    def _fetched(bag_dir: Path) -> list[Fetched]:
-        fetch = bag_dir / FETCH
-        if not fetch.is_file():
-            return []
-        try:
-            return parse_fetch(fetch.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise StorageError(f"{fetch}: {exc}") from exc
-
     def _store_copy(
         self,
         store: ObjectStore,
@@ -308,16 +303,10 @@ class ArchivalStorage:
     ) -> Copy:
         now = self._clock.now()
         prefix = version_prefix(aip_id, version)
-        for f in fetched:
-            held = store.head(f.key)
-            if held is None or held.size != f.size:
-                raise StorageError(
-                    f"location '{store.name}': {f.key}, which version {version} reuses as {f.bag_path}, "
-                    "is missing; replicate the earlier version first"
-                )
+        self._require_reused(store, aip_id, version, [(f.key, f.size) for f in fetched])
         marker = bag_dir / BAGIT
         if not marker.is_file():
-            raise StorageError(f"the staged bag of {aip_id} v{version} has no {BAGIT}")
+            raise StorageError(f"{marker}: missing: the staged bag of AIP {aip_id} v{version} is not a bag")
         # Objects of an incomplete version (an interrupted run) may be replaced; those of a complete
         # version never: they must be the same bytes.
         replace = store.head(prefix + BAGIT) is None
@@ -367,10 +356,10 @@ class ArchivalStorage:
 
     # -- complete versions at locations ---------------------------------------------------------
 
-    def holders(self, aip_id: str, version: int, names: Iterable[str] | None = None) -> list[str]:
-        """The locations (required ones by default) that hold the version complete (with bagit.txt)."""
+    def holders(self, aip_id: str, version: int) -> list[str]:
+        """The required locations that hold the version complete (with its bagit.txt)."""
         key = version_prefix(aip_id, version) + BAGIT
-        return [n for n in (names or self.required) if self.location(n).head(key) is not None]
+        return [n for n in self.required if self.location(n).head(key) is not None]
 
     def confirm_copy(
         self,
@@ -386,20 +375,22 @@ class ArchivalStorage:
             FixityMismatch: a file of the copy is not as recorded.
             StorageError: the copy cannot be read.
         """
-        store = self.location(name)
-        check = self.check_copy(store, aip_id, version, files, progress)
+        check = self.check_copy(self.location(name), aip_id, version, files, progress)
         if check.problem is not None:
             raise StorageError(check.problem)
         if not check.ok:
-            bad = check.bad[0]
-            raise FixityMismatch(f"location '{name}': {bad.key}", SHA256, bad.expected or "", bad.status)
-        listed = list(store.list(version_prefix(aip_id, version)))
+            raise StorageError(
+                f"location '{name}': the copy of AIP {aip_id} version {version} is not as recorded: "
+                + "; ".join(
+                    f"{f.key}: {f.status} (expected {f.expected}, found {f.actual})" for f in check.bad[:5]
+                )
+            )
         return Copy(
             location=name,
             stored=check.checked,
             verified=self._clock.now(),
-            objects=len(listed),
-            bytes=sum(i.size for i in listed),
+            objects=check.objects,
+            bytes=check.bytes,
         )
 
     def fetch_premis(self, aip_id: str, version: int, location: str, dest: Path) -> None:
@@ -409,45 +400,56 @@ class ArchivalStorage:
             if r.problem is not None:
                 raise StorageError(f"location '{location}': {key}: {r.problem}")
 
-    def expected_files(self, store: ObjectStore, aip_id: str, version: int) -> list[StoredFile]:
-        """What a copy of the version must hold, from its own manifests at ``store``.
+    def expected_files(
+        self, store: ObjectStore, aip_id: str, version: int, files: Sequence[FileEntry]
+    ) -> tuple[list[StoredFile], dict[str, int]]:
+        """What a copy of the version must hold: the catalog's digests of record for the payload, the
+        copy's own tag manifest for the tag files.
+
+        The catalog wins over the stored manifest, so an edited manifest (and the payload file edited
+        to match it) is caught, whatever reads the copy: verification, replication or export.
+
+        Args:
+            store: the location.
+            aip_id: the AIP.
+            version: the version.
+            files: the version's payload files as the catalog (or, in recovery, its premis.xml) has them.
 
         Returns:
-            Payload files (with digests from manifest-sha256.txt, sizes from the listing or fetch.txt,
-            reused ones under the earlier version's key), tag files (digests from the tag manifest),
-            and the tag manifest itself.
+            (files, listing): payload files (reused ones under the earlier version's key), tag files
+            and the tag manifest itself; and every object under the version's prefix with its size.
 
         Raises:
             StorageError: the version's tag files cannot be read or parsed.
         """
         prefix = version_prefix(aip_id, version)
-        structure = self._codec.read_structure(_StoredBag(store, prefix))
+        stored = _StoredBag(store, prefix)
+        structure = self._codec.read_structure(stored)
         payload = structure.manifests.get(SHA256)
         tags = structure.tag_manifests.get(SHA256)
         if payload is None or tags is None:
             raise StorageError(
                 f"location '{store.name}': {prefix} has no manifest-sha256.txt or tagmanifest-sha256.txt"
             )
-        fetched: dict[str, Fetched] = {}
-        if FETCH in tags:
-            try:
-                fetched = {
-                    f.bag_path: f for f in parse_fetch(store.get_bytes(prefix + FETCH).decode("utf-8"))
-                }
-            except (ValueError, NotFound) as exc:
-                raise StorageError(f"location '{store.name}': {prefix}{FETCH}: {exc}") from exc
+        try:
+            fetched = {e.path: parse_fetch_url(e.url, e.size, e.path) for e in structure.fetch}
+        except ValueError as exc:
+            raise StorageError(f"location '{store.name}': {prefix}{exc}") from exc
+        of_record = {f.bag_path: f.digests[SHA256] for f in files}
         out = []
-        for path, digest in sorted(payload.items()):
+        for path in sorted(set(payload) | set(of_record)):
             f = fetched.get(path)
-            key = f.key if f else prefix + path
             out.append(
                 StoredFile(
-                    bag_path=path, key=key, size=f.size if f else structure.payload.get(path), sha256=digest
+                    bag_path=path,
+                    key=f.key if f else prefix + path,
+                    size=f.size if f else structure.payload.get(path),
+                    sha256=of_record.get(path, payload.get(path)),
                 )
             )
         out += [StoredFile(bag_path=p, key=prefix + p, size=None, sha256=d) for p, d in sorted(tags.items())]
         out.append(StoredFile(bag_path=TAG_MANIFEST, key=prefix + TAG_MANIFEST, size=None, sha256=None))
-        return out
+        return out, stored.listing
 
     # -- verification ---------------------------------------------------------------------------
 
@@ -477,35 +479,40 @@ class ArchivalStorage:
         Raises:
             AipNotFound: the catalog has no such AIP or version.
         """
-        records = self._records(aip_id, version)
+        records = self._records(aip_id, version, every=True)
         checks: list[CopyCheck] = []
         for record in records:
             names = [location] if location else self._copy_locations(record)
             for name in names:
-                checks.append(self._check_copy(self.location(name), record, progress))
-        self._record_checks(checks)
+                checks.append(
+                    self.check_copy(
+                        self.location(name), record.aip.aip_id, record.version.version, record.files, progress
+                    )
+                )
+        self._record_checks(checks, records)
         return checks
 
-    def _records(self, aip_id: str, version: int | None) -> list[AipRecord]:
+    def _records(self, aip_id: str, version: int | None, every: bool = False) -> list[AipRecord]:
+        """The record of ``version`` (default: the latest, or with ``every`` all versions, oldest first)."""
         with self._catalog() as uow:
-            latest = uow.aips.get(aip_id)
-            if latest is None:
+            record = uow.aips.get(aip_id, version)
+            if record is None:
+                if version is not None and uow.aips.get(aip_id) is not None:
+                    raise AipNotFound(f"AIP {aip_id} has no version {version}")
                 raise AipNotFound(f"AIP {aip_id} is not in the catalog")
-            numbers = [version] if version is not None else list(range(1, latest.version.version + 1))
+            if version is not None or not every:
+                return [record]
             records = []
-            for n in numbers:
-                record = latest if n == latest.version.version else uow.aips.get(aip_id, n)
-                if record is None:
+            for n in range(1, record.version.version):
+                earlier = uow.aips.get(aip_id, n)
+                if earlier is None:
                     raise AipNotFound(f"AIP {aip_id} has no version {n}")
-                records.append(record)
-        return records
+                records.append(earlier)
+        return [*records, record]
 
     def _copy_locations(self, record: AipRecord) -> list[str]:
         held = [c.location for c in record.copies if c.location in self._locations]
         return [*[n for n in self.required], *[n for n in held if n not in self.required]]
-
-    def _check_copy(self, store: ObjectStore, record: AipRecord, progress: Progress | None) -> CopyCheck:
-        return self.check_copy(store, record.aip.aip_id, record.version.version, record.files, progress)
 
     def check_copy(
         self,
@@ -521,34 +528,19 @@ class ArchivalStorage:
         """
         now = self._clock.now()
         try:
-            expected = self.expected_files(store, aip_id, version)
+            expected, listing = self.expected_files(store, aip_id, version, files)
         except (StorageError, NotFound) as exc:
             return CopyCheck(
                 aip_id=aip_id, version=version, location=store.name, checked=now, files=[], problem=str(exc)
             )
-        of_record = {f.bag_path: f.digests[SHA256] for f in files}
-        checks: dict[str, FileCheck] = {}
-        by_key: dict[str, StoredFile] = {}
-        for s in expected:
-            by_key[s.key] = s
-            # The catalog's digest wins over the stored manifest: an edited manifest is then caught too.
-            record_digest = of_record.get(s.bag_path)
-            if record_digest is not None and s.sha256 != record_digest:
-                by_key[s.key] = s.model_copy(update={"sha256": record_digest})
-        missing_from_manifest = set(of_record) - {s.bag_path for s in expected}
-        for path in sorted(missing_from_manifest):
-            checks[path] = FileCheck(
-                path=path,
-                key=version_prefix(aip_id, version) + path,
-                status="missing",
-                expected=of_record[path],
-            )
+        by_key = {s.key: s for s in expected}
         try:
             results = list(store.read([ReadItem(key=k) for k in by_key], progress=progress))
         except StorageError as exc:
             return CopyCheck(
                 aip_id=aip_id, version=version, location=store.name, checked=now, files=[], problem=str(exc)
             )
+        checks: dict[str, FileCheck] = {}
         for r in results:
             s = by_key[r.key]
             if r.problem == "missing":
@@ -565,22 +557,21 @@ class ArchivalStorage:
                 path=s.bag_path, key=r.key, status=status, expected=s.sha256, actual=actual
             )
         prefix = version_prefix(aip_id, version)
-        listed = {s.key for s in expected}
-        for info in store.list(prefix):
-            if info.key not in listed:
-                path = info.key[len(prefix) :]
-                checks[path] = FileCheck(
-                    path=path, key=info.key, status="unexpected", actual=f"{info.size} bytes"
-                )
+        for key, size in listing.items():
+            if key not in by_key:
+                path = key[len(prefix) :]
+                checks[path] = FileCheck(path=path, key=key, status="unexpected", actual=f"{size} bytes")
         return CopyCheck(
             aip_id=aip_id,
             version=version,
             location=store.name,
             checked=now,
             files=sorted(checks.values(), key=lambda c: c.path),
+            objects=len(listing),
+            bytes=sum(listing.values()),
         )
 
-    def _record_checks(self, checks: Sequence[CopyCheck]) -> None:
+    def _record_checks(self, checks: Sequence[CopyCheck], records: Sequence[AipRecord]) -> None:
         logged = []
         for c in checks:
             if c.problem is not None:
@@ -609,10 +600,13 @@ class ArchivalStorage:
                 c.version,
             )
             logged.append((event_log.LoggedEvent(c.aip_id, c.version, event), c))
-        self._commit_events(
-            [e for e, _ in logged],
-            copies=[(c.aip_id, c.version, c.location, c.checked) for _, c in logged if c.ok],
-        )
+        known = {(r.aip.aip_id, r.version.version, c.location): c for r in records for c in r.copies}
+        verified = [
+            (c.aip_id, c.version, old.model_copy(update={"verified": c.checked}))
+            for _, c in logged
+            if c.ok and (old := known.get((c.aip_id, c.version, c.location))) is not None
+        ]
+        self._commit_events([e for e, _ in logged], new_copies=verified)
 
     # -- replication ----------------------------------------------------------------------------
 
@@ -655,9 +649,10 @@ class ArchivalStorage:
         self, aip_id: str, version: int, sources: Sequence[str], target: str, progress: Progress | None
     ) -> ReplicationResult:
         last_problem = "no location holds a copy"
+        (record,) = self._records(aip_id, version)
         for source in sources:
             try:
-                copy = self.copy_version(aip_id, version, source, target, progress)
+                copy = self.copy_version(aip_id, version, source, target, record.files, progress)
             except ConflictError:
                 raise
             except OaisError as exc:
@@ -695,12 +690,19 @@ class ArchivalStorage:
         )
 
     def copy_version(
-        self, aip_id: str, version: int, source: str, target: str, progress: Progress | None = None
+        self,
+        aip_id: str,
+        version: int,
+        source: str,
+        target: str,
+        files: Sequence[FileEntry],
+        progress: Progress | None = None,
     ) -> Copy:
         """Copy one complete version from ``source`` to ``target`` through local scratch space.
 
-        Every object read from the source must have the digest its manifests give; every object
-        written is read back at the target; bagit.txt is written last.
+        Every object read from the source must have its digest of record (``files``; the tag
+        manifest for tag files); every object written is read back at the target; bagit.txt is
+        written last.
 
         Raises:
             FixityMismatch: the source copy is bad (nothing is written for it).
@@ -708,53 +710,54 @@ class ArchivalStorage:
         """
         src = self.location(source)
         dst = self.location(target)
-        expected = self.expected_files(src, aip_id, version)
+        expected, _ = self.expected_files(src, aip_id, version, files)
         prefix = version_prefix(aip_id, version)
         own = [s for s in expected if s.key.startswith(prefix)]
-        for s in expected:
-            if not s.key.startswith(prefix) and dst.head(s.key) is None:
-                raise StorageError(
-                    f"location '{target}': {s.key}, which version {version} reuses, is missing; "
-                    "replicate the earlier version first"
-                )
-        self._scratch.mkdir(parents=True, exist_ok=True)
-        work = self._scratch / f"replicate-{uuid.uuid4().hex}"
-        work.mkdir()
-        try:
-            local: dict[str, Path] = {s.key: work / f"{n:08d}" for n, s in enumerate(own)}
+        self._require_reused(dst, aip_id, version, [(s.key, s.size) for s in expected if s not in own])
+        with self._scratch.staging() as staging:
+            local: dict[str, Path] = {s.key: staging.path / f"{n:08d}" for n, s in enumerate(own)}
             digests: dict[str, tuple[int, str]] = {}
             for r in src.read([ReadItem(key=k, dest=str(p)) for k, p in local.items()], progress=progress):
                 if r.problem is not None or r.sha256 is None:
-                    raise StorageError(f"location '{source}': {r.key} cannot be read: {r.problem}")
+                    raise StorageError(
+                        f"location '{source}': {r.key} cannot be read: {r.problem or 'no data'}"
+                    )
                 digests[r.key] = (r.size, r.sha256)
             for s in own:
                 sha = digests[s.key][1]
                 if s.sha256 is not None and sha != s.sha256:
                     raise FixityMismatch(f"location '{source}': {s.key}", SHA256, s.sha256, sha)
             now = self._clock.now()
-            complete = dst.head(prefix + BAGIT) is not None
+            replace = dst.head(prefix + BAGIT) is None
 
             def item(s: StoredFile) -> WriteItem:
                 size, sha = digests[s.key]
-                return WriteItem(
-                    key=s.key, size=size, sha256=sha, path=str(local[s.key]), replace=not complete
-                )
+                return WriteItem(key=s.key, size=size, sha256=sha, path=str(local[s.key]), replace=replace)
 
-            body = [item(s) for s in own if s.bag_path != BAGIT]
-            last = [item(s) for s in own if s.bag_path == BAGIT]
-            written = self._write_verified(dst, body, progress, now)
-            written_last = self._write_verified(dst, last, progress, now)
-        finally:
-            for p in work.iterdir():
-                p.unlink()
-            work.rmdir()
+            written = self._write_verified(dst, [item(s) for s in own if s.bag_path != BAGIT], progress, now)
+            written += self._write_verified(dst, [item(s) for s in own if s.bag_path == BAGIT], progress, now)
         return Copy(
             location=target,
             stored=now,
             verified=self._clock.now(),
-            objects=written.objects + written_last.objects,
-            bytes=written.bytes + written_last.bytes,
+            objects=written.objects,
+            bytes=written.bytes,
         )
+
+    def _require_reused(
+        self, store: ObjectStore, aip_id: str, version: int, reused: Sequence[tuple[str, int | None]]
+    ) -> None:
+        """Every object a version reuses from an earlier one must be at ``store`` (one listing, not
+        one request per file)."""
+        if not reused:
+            return
+        held = {i.key: i.size for i in store.list(aip_prefix(aip_id))}
+        for key, size in reused:
+            if key not in held or (size is not None and held[key] != size):
+                raise StorageError(
+                    f"location '{store.name}': {key}, which version {version} of AIP {aip_id} reuses, is "
+                    "missing; replicate the earlier version first"
+                )
 
     # -- status ---------------------------------------------------------------------------------
 
@@ -811,7 +814,7 @@ class ArchivalStorage:
             FixityMismatch: a stored file is not as recorded (nothing is left at ``dest``).
             StorageError: no location could supply the version.
         """
-        (record,) = self._records(aip_id, version)
+        (record,) = self._records(aip_id, version)  # the latest unless a version is asked for
         v = record.version.version
         if dest.exists():
             raise ConflictError(f"{dest}: already exists; export writes a new directory")
@@ -828,10 +831,9 @@ class ArchivalStorage:
         self, store: ObjectStore, record: AipRecord, dest: Path, progress: Progress | None
     ) -> ExportResult:
         aip_id, version = record.aip.aip_id, record.version.version
-        listed = self.expected_files(store, aip_id, version)
+        listed, _ = self.expected_files(store, aip_id, version, record.files)
         has_fetch = any(s.bag_path == FETCH for s in listed)
         expected = [s for s in listed if s.bag_path != FETCH]
-        of_record = {f.bag_path: f.digests[SHA256] for f in record.files}
         partial = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
         partial.mkdir(parents=True)
         try:
@@ -847,9 +849,10 @@ class ArchivalStorage:
                 s = by_key[r.key]
                 if r.problem is not None:
                     raise StorageError(f"location '{store.name}': {r.key}: {r.problem}")
-                want = of_record.get(s.bag_path, s.sha256)
-                if want is not None and r.sha256 != want:
-                    raise FixityMismatch(f"location '{store.name}': {r.key}", SHA256, want, r.sha256 or "")
+                if s.sha256 is not None and r.sha256 != s.sha256:
+                    raise FixityMismatch(
+                        f"location '{store.name}': {r.key}", SHA256, s.sha256, r.sha256 or ""
+                    )
                 total += r.size
             if has_fetch:
                 # The fetched files are now in place: the bag stands alone without fetch.txt.
@@ -858,7 +861,7 @@ class ArchivalStorage:
                 manifest.write_text(text, encoding="utf-8")
             os.rename(partial, dest)
         except BaseException:
-            _remove_tree(partial)
+            shutil.rmtree(partial, ignore_errors=True)
             raise
         return ExportResult(
             aip_id=aip_id,
@@ -895,7 +898,6 @@ class ArchivalStorage:
     def _commit_events(
         self,
         events: Sequence[event_log.LoggedEvent],
-        copies: Sequence[tuple[str, int, str, datetime]] = (),
         new_copies: Sequence[tuple[str, int, Copy]] = (),
     ) -> None:
         """Log events at every required location, then commit them (and copy facts) to the catalog.
@@ -908,16 +910,18 @@ class ArchivalStorage:
             return
         agents = [self._software]
         now = self._clock.now()
+        with self._catalog() as uow:
+            last = {name: uow.aips.segments(name)[-1:] for name in self.required}
         failures = []
         segments = []
+        # Network writes happen before the catalog transaction opens, never inside it.
+        for name in self.required:
+            try:
+                newest = last[name][0] if last[name] else None
+                segments.append(event_log.append(self.location(name), newest, events, agents, now))
+            except OaisError as exc:
+                failures.append(f"{name}: {exc}")
         with self._catalog() as uow:
-            for name in self.required:
-                try:
-                    segments.append(
-                        event_log.append(self.location(name), uow.aips.segments(name), events, agents, now)
-                    )
-                except OaisError as exc:
-                    failures.append(f"{name}: {exc}")
             by_version: dict[tuple[str, int], list[Event]] = {}
             for e in events:
                 by_version.setdefault((e.aip_id, e.version), []).append(e.event)
@@ -925,12 +929,6 @@ class ArchivalStorage:
                 uow.aips.add_events(aip_id, version, evs, agents)
             for aip_id, version, copy in new_copies:
                 uow.aips.put_copy(aip_id, version, copy)
-            if copies:
-                known = {(a, v, c.location): c for a, v, c in uow.aips.copies()}
-                for aip_id, version, name, when in copies:
-                    old = known.get((aip_id, version, name))
-                    if old is not None:
-                        uow.aips.put_copy(aip_id, version, old.model_copy(update={"verified": when}))
             for segment in segments:
                 uow.aips.add_segment(segment)
             uow.commit()
@@ -964,9 +962,11 @@ class _StoredBag:
     def __init__(self, store: ObjectStore, prefix: str) -> None:
         self._store = store
         self._prefix = prefix
+        self.listing: dict[str, int] = {}  # key -> size, once listed
 
     def list_files(self) -> Iterator[tuple[str, int]]:
         for info in self._store.list(self._prefix):
+            self.listing[info.key] = info.size
             yield info.key[len(self._prefix) :], info.size
 
     def read_bytes(self, path: str) -> bytes:
@@ -991,15 +991,3 @@ def _sha256_file(path: Path) -> str:
         while chunk := f.read(4 << 20):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _remove_tree(path: Path) -> None:
-    if not path.exists():
-        return
-    for p in sorted(path.rglob("*"), key=lambda q: len(q.parts), reverse=True):
-        if p.is_dir() and not p.is_symlink():
-            p.rmdir()
-        else:
-            p.chmod(0o600)
-            p.unlink()
-    path.rmdir()

@@ -8,6 +8,14 @@ from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
 
 
+class FetchEntry(BaseModel):
+    """One line of fetch.txt: a payload file listed in the manifests but kept elsewhere."""
+
+    url: str
+    size: int | None  # None when the line gives '-'
+    path: str  # bag-relative, decoded
+
+
 class BagStructure(BaseModel):
     """What a bag's tag files declare, and every structural problem found reading them."""
 
@@ -20,6 +28,8 @@ class BagStructure(BaseModel):
     tag_manifests: dict[DigestAlgorithm, dict[str, str]] = Field(default_factory=dict)
     #: every regular file under data/ (bag-relative) with its size
     payload: dict[str, int] = Field(default_factory=dict)
+    #: every well-formed fetch.txt line, in order
+    fetch: list[FetchEntry] = Field(default_factory=list)
     issues: list[Issue] = Field(default_factory=list)
 
     @property

@@ -164,3 +164,8 @@ def new_event(
         objects=tuple(objects),
         policy=policy,
     )
+
+
+def accession_time(events: Iterable[Event]) -> datetime | None:
+    """When the first accession event among ``events`` happened (when a version entered storage)."""
+    return next((e.date_time for e in events if e.type is EventType.ACCESSION), None)

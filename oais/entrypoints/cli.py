@@ -448,8 +448,10 @@ def storage_verify(
                             f" (expected {f.expected}, found {f.actual})" if f.status == "altered" else ""
                         )
                         out.print(f"  {f.status.upper()} {f.path}{detail}", markup=False)
+        if any(c.problem for c in checks):
+            raise typer.Exit(EXIT_STORAGE)  # a copy could not be checked: the location failed
         if not all(c.ok for c in checks):
-            raise typer.Exit(EXIT_REJECTED)
+            raise typer.Exit(EXIT_REJECTED)  # a file is not as recorded
 
 
 @events_app.command("verify")
@@ -492,7 +494,7 @@ def catalog_rebuild(
     with _handled(as_json):
         with _services() as services:
             result = rebuild_catalog(
-                services.storage, services.premis, services.catalog, source, services.settings.staging
+                services.storage, services.premis, services.catalog, source, services.scratch
             )
         if as_json:
             _emit_json(result.model_dump(mode="json"))

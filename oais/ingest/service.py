@@ -22,14 +22,13 @@ import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, overload
+from typing import Protocol
 
 from pydantic import BaseModel
 
-from oais.archival_storage.layout import version_prefix
+from oais.archival_storage.layout import PREMIS, version_prefix
 from oais.archival_storage.service import ArchivalStorage
 from oais.domain.bag import BagStructure
 from oais.domain.errors import SipRejected, StorageError
@@ -68,6 +67,7 @@ from oais.domain.premis import (
     Event,
     EventType,
     Outcome,
+    accession_time,
     new_event,
 )
 from oais.domain.storage import Copy
@@ -78,7 +78,6 @@ from oais.ingest.qa import BagRootFinder, check_sip
 AIP_NAMESPACE = uuid.UUID("6f2d7a0e-53c1-4d0b-9a51-3c4e0a9b7e21")
 OBJECTS = "objects"
 SUBMISSION = "metadata/submission"
-PREMIS_PATH = "data/metadata/premis.xml"
 
 
 class IngestProgress(Protocol):
@@ -117,14 +116,6 @@ class IngestResult(BaseModel):
     warnings: list[Issue]
 
 
-@dataclass(frozen=True)
-class SoftwareInfo:
-    """This software, as a PREMIS agent."""
-
-    name: str
-    version: str
-
-
 class IngestService:
     """Turns SIPs into AIPs (see the module docstring for the order of steps)."""
 
@@ -141,7 +132,7 @@ class IngestService:
         catalog: UnitOfWorkFactory,
         clock: Clock,
         policy: IngestPolicy,
-        software: SoftwareInfo,
+        software: Agent,
     ) -> None:
         """Wire the service to its ports (see ``oais.bootstrap``)."""
         self._reader = sip_reader
@@ -154,13 +145,7 @@ class IngestService:
         self._catalog = catalog
         self._clock = clock
         self._policy = policy
-        self._software = Agent(
-            identifier=f"software:{software.name}/{software.version}",
-            name=software.name,
-            type=AgentType.SOFTWARE,
-            version=software.version,
-            note="preservation repository software",
-        )
+        self._software = software
         self._archive = Agent(
             identifier=f"organization:{policy.archive_name}",
             name=policy.archive_name,
@@ -330,7 +315,7 @@ class IngestService:
             representation_id = f"{aip_id}/v1"
 
             progress.phase("writing metadata")
-            premis_path = staging.path / PREMIS_PATH
+            premis_path = staging.path / PREMIS
             premis_path.parent.mkdir(parents=True, exist_ok=True)
             with self._premis.writer(premis_path, aip, 1, representation_id) as doc:
                 for f in files:
@@ -428,7 +413,8 @@ class IngestService:
                             )
                         ],
                     )
-                return self._result(same_content, "already-held", found)
+                held = uow.aips.get(same_content.aip_id, same_content.version)
+                return self._result(same_content, "already-held", found, held.copies if held else [])
             target_id = requested_id or str(uuid.uuid5(AIP_NAMESPACE, fingerprint))
             existing = uow.aips.get(target_id)
             if existing is not None:
@@ -473,11 +459,11 @@ class IngestService:
         copies = {name: self._storage.confirm_copy(name, aip_id, 1, files) for name in holders}
         for name in self._storage.required:
             if name not in copies:
-                copies[name] = self._storage.copy_version(aip_id, 1, holders[0], name)
+                copies[name] = self._storage.copy_version(aip_id, 1, holders[0], name, files)
         version = AipVersion(
             aip_id=aip_id,
             version=1,
-            created=_accession_time(events) or header.created,
+            created=accession_time(events) or header.created,
             files=len(files),
             bytes=sum(f.size for f in files),
             payload_fingerprint=fingerprint,
@@ -630,32 +616,6 @@ class IngestService:
             uow.commit()
 
 
-class _StagedItems(Sequence[CopyItem]):
-    """The staged copies to read back, made one at a time (a list of 100,000 would cost ~60 MiB)."""
-
-    def __init__(self, files: Sequence[FileEntry]) -> None:
-        self._files = files
-
-    def __len__(self) -> int:
-        return len(self._files)
-
-    @overload
-    def __getitem__(self, index: int) -> CopyItem: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[CopyItem]: ...
-
-    def __getitem__(self, index: int | slice) -> CopyItem | Sequence[CopyItem]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        f = self._files[index]
-        return CopyItem(source=f.bag_path, target=f.bag_path, size=f.size)
-
-
-def _accession_time(events: Sequence[Event]) -> datetime | None:
-    return next((e.date_time for e in events if e.type is EventType.ACCESSION), None)
-
-
 def _bag_items(files: Sequence[CopyItem], root: str) -> list[CopyItem]:
     """Payload of a submitted bag goes to objects/; its tag files are kept as submission metadata."""
     data = f"{root}data/"
@@ -700,7 +660,7 @@ def _payload_for_manifest(
 ) -> Iterable[tuple[str, int, dict[DigestAlgorithm, str]]]:
     for f in files:
         yield f.bag_path, f.size, {record: f.digests[record]}
-    yield PREMIS_PATH, premis_size, {record: premis_digest}
+    yield PREMIS, premis_size, {record: premis_digest}
 
 
 def _bag_info(aip: Aip, software: Agent, now: datetime) -> list[tuple[str, str]]:

@@ -18,12 +18,14 @@ import xxhash
 
 from oais.adapters.bagit.codec import BagItCodec
 from oais.adapters.catalog.memory import InMemoryCatalog
+from oais.adapters.local_store import LocalScratch
+from oais.adapters.sip import FileSystemSipReader, SourceBagFiles
 from oais.adapters.storage.local import LocalObjectStore
 from oais.adapters.storage.memory import InMemoryObjectStore
 from oais.archival_storage import event_log
-from oais.archival_storage.layout import Fetched, fetch_entry, parse_fetch
+from oais.archival_storage.layout import Fetched, fetch_entry, parse_fetch_url
 from oais.archival_storage.service import ArchivalStorage
-from oais.domain.errors import ConflictError
+from oais.domain.errors import ConflictError, StorageError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.packages import Aip, AipRecord, AipVersion, FileEntry, FormatFacts, payload_fingerprint
 from oais.domain.ports import ObjectStore
@@ -76,7 +78,7 @@ def _storage(tmp_path: Path, catalog: InMemoryCatalog, *stores: ObjectStore) -> 
         bag_codec=BagItCodec(),
         clock=Clock(),
         software=AGENT,
-        scratch=tmp_path / "scratch",
+        scratch=LocalScratch(tmp_path / "scratch"),
     )
 
 
@@ -162,7 +164,7 @@ def _store(
         [("External-Identifier", aip_id), ("Bagging-Date", "2026-11-21")],
         fetch=[fetch_entry(f) for f in fetched],
     )
-    copies = storage.store_version(bag, aip_id, version, everything)
+    copies = storage.store_version(bag, aip_id, version, everything, reused=fetched)
     with catalog.unit_of_work() as uow:
         uow.aips.add(_record(aip_id, version, everything).model_copy(update={"copies": copies}))
         uow.commit()
@@ -199,8 +201,9 @@ def test_a_later_version_stores_only_new_payload_and_exports_whole(
     keys = {i.key for i in location.list("aips/aip-1/v2/")}
     assert "aips/aip-1/v2/data/objects/cubé one.fits" not in keys  # not stored twice
     assert {"aips/aip-1/v2/fetch.txt", "aips/aip-1/v2/data/objects/notes.txt"} <= keys
-    [fetched] = parse_fetch(location.get_bytes("aips/aip-1/v2/fetch.txt").decode())
-    assert fetched.key == "aips/aip-1/v1/data/objects/cubé one.fits"
+    [line] = location.get_bytes("aips/aip-1/v2/fetch.txt").decode().splitlines()
+    url, size, path = line.split(" ", 2)
+    assert parse_fetch_url(url, int(size), path).key == "aips/aip-1/v1/data/objects/cubé one.fits"
 
     for version, notes in ((1, b"first notes\n"), (2, b"corrected notes\n")):
         dest = tmp_path / f"export-v{version}"
@@ -211,7 +214,8 @@ def test_a_later_version_stores_only_new_payload_and_exports_whole(
         assert (dest / "data" / "objects" / "notes.txt").read_bytes() == notes
         assert result.version == version
     assert all(check.ok for check in storage.verify("aip-1"))
-    assert not list((tmp_path / "scratch").glob("*"))
+    # Without --version, the latest version is exported.
+    assert storage.export("aip-1", tmp_path / "export-latest").version == 2
 
 
 def test_an_export_that_meets_an_altered_file_leaves_nothing(tmp_path: Path) -> None:
@@ -220,7 +224,7 @@ def test_an_export_that_meets_an_altered_file_leaves_nothing(tmp_path: Path) -> 
     storage = _storage(tmp_path, catalog, site)
     _store(storage, catalog, tmp_path / "v1", "aip-1", 1, {"a.txt": b"original"}, {}, [])
     site.tamper("aips/aip-1/v1/data/objects/a.txt", b"tampered")
-    with pytest.raises(Exception, match="sha256"):
+    with pytest.raises(StorageError, match=r"aips/aip-1/v1/data/objects/a\.txt.*sha256"):
         storage.export("aip-1", tmp_path / "out")
     assert list(tmp_path.glob("*out*")) == []
     with pytest.raises(ConflictError, match="already exists"):
@@ -243,6 +247,31 @@ def test_replication_copies_a_version_and_logs_the_event_at_every_location(tmp_p
     assert record is not None and [c.location for c in record.copies] == ["first", "second"]
     assert record.events[-1].type is EventType.REPLICATION
     assert storage.replicate() == []
+    assert list((tmp_path / "scratch").iterdir()) == []  # the copy's scratch space is gone
+
+
+def test_replication_refuses_a_source_whose_file_and_manifests_were_edited_to_agree(tmp_path: Path) -> None:
+    catalog = InMemoryCatalog()
+    first, second = InMemoryObjectStore("first"), InMemoryObjectStore("second")
+    _store(_storage(tmp_path, catalog, first), catalog, tmp_path / "v1", "aip-1", 1, {"a.txt": b"a"}, {}, [])
+    prefix = "aips/aip-1/v1/"
+    evil = b"EVIL"
+    first.tamper(prefix + "data/objects/a.txt", evil)
+    manifest = first.get_bytes(prefix + "manifest-sha256.txt").replace(
+        hashlib.sha256(b"a").hexdigest().encode(), hashlib.sha256(evil).hexdigest().encode()
+    )
+    first.tamper(prefix + "manifest-sha256.txt", manifest)
+    tags = first.get_bytes(prefix + "tagmanifest-sha256.txt").decode().splitlines()
+    fixed = [
+        f"{hashlib.sha256(manifest).hexdigest()}  manifest-sha256.txt"
+        if line.endswith(" manifest-sha256.txt")
+        else line
+        for line in tags
+    ]
+    first.tamper(prefix + "tagmanifest-sha256.txt", ("\n".join(fixed) + "\n").encode())
+    [result] = _storage(tmp_path, catalog, first, second).replicate()
+    assert result.problem is not None and "a.txt" in result.problem and "sha256" in result.problem
+    assert second.head(prefix + "data/objects/a.txt") is None and second.head(prefix + "bagit.txt") is None
 
 
 def test_verify_names_each_bad_file_and_records_a_failed_fixity_check(tmp_path: Path) -> None:
@@ -306,10 +335,21 @@ def test_segments_round_trip_and_refuse_garbage() -> None:
         event_log.decode_segment("k", data.split(b"\n")[0] + b"\n{not json\n")
 
 
-def test_fetch_lines_round_trip_awkward_names() -> None:
-    entries = [Fetched("data/objects/a b%/c\u00e9.fits", 12, "aip:1", 3, "data/objects/a b%/c\u00e9.fits")]
-    text = "".join(f"{url} {size} {path}\n" for url, size, path in map(fetch_entry, entries))
-    assert " " not in text.split(" ", 1)[0]  # the URL has no space: fields stay separable
-    assert parse_fetch(text) == entries
-    with pytest.raises(ValueError, match="line 1"):
-        parse_fetch("http://example.org/x 3 data/x\n")
+def test_fetch_lines_round_trip_awkward_names_through_the_bag_codec(tmp_path: Path) -> None:
+    name = "data/objects/a b%25/c\u00e9 100%.fits"
+    fetched = Fetched(name, 12, "aip:1", 3, name)
+    bag = tmp_path / "bag"
+    (bag / "data").mkdir(parents=True)
+    BagItCodec().write_tags(
+        bag, [(name, 12, {SHA: "0" * 64})], [("Bagging-Date", "2026-11-21")], fetch=[fetch_entry(fetched)]
+    )
+    source = FileSystemSipReader().open_sip(bag)
+    try:
+        structure = BagItCodec().read_structure(SourceBagFiles(source, ""))
+    finally:
+        source.close()
+    [entry] = structure.fetch
+    assert " " not in entry.url  # the URL has no space: the fields stay separable
+    assert parse_fetch_url(entry.url, entry.size, entry.path) == fetched
+    with pytest.raises(ValueError, match="oais://"):
+        parse_fetch_url("http://example.org/x", 3, "data/x")

@@ -31,9 +31,10 @@ from oais.domain.policy import IngestPolicy, InvalidFormatRule
 from oais.domain.ports import CopiedFile, CopyItem, ObjectStore, SipSource, UnitOfWork
 from oais.domain.premis import Agent, AgentType
 from oais.domain.storage import StoragePolicy, WriteItem, WriteResult
-from oais.ingest.service import IngestService, SoftwareInfo
+from oais.ingest.service import IngestService
 from tests.support.fits_files import primary_image
 
+AGENT = Agent(identifier="software:oais/9.9", name="oais", type=AgentType.SOFTWARE, version="9.9")
 POLICY = IngestPolicy(id="ingest", version="7", archive_name="Test Archive")
 
 
@@ -57,8 +58,8 @@ def _storage(
         catalog=catalog,
         bag_codec=BagItCodec(),
         clock=FixedClock(),
-        software=Agent(identifier="software:oais/9.9", name="oais", type=AgentType.SOFTWARE, version="9.9"),
-        scratch=tmp_path / "staging",
+        software=AGENT,
+        scratch=LocalScratch(tmp_path / "staging"),
     )
 
 
@@ -80,7 +81,7 @@ def _service(
         catalog=catalog,
         clock=FixedClock(),
         policy=policy,
-        software=SoftwareInfo(name="oais", version="9.9"),
+        software=AGENT,
     )
 
 

@@ -49,7 +49,7 @@ from oais.adapters.bagit.tagfiles import (
     python_codec,
 )
 from oais.adapters.hashing import digest_bytes
-from oais.domain.bag import BagStructure
+from oais.domain.bag import BagStructure, FetchEntry
 from oais.domain.errors import NotFound
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue, issue
@@ -204,7 +204,7 @@ class StructureReader:
         declared = declaration.encoding or "UTF-8"
         codec = python_codec(declared) or _DEFAULT_CODEC
 
-        missing_fetched, fetch_lines = self._fetch(tags, codec, declared, payload_names)
+        missing_fetched, fetch_lines, fetched = self._fetch(tags, codec, declared, payload_names)
         # Without a readable version, duplicates are judged by the current rules.
         tolerate_duplicates = declaration.version_tuple is not None and declaration.version_tuple < (1, 0)
         manifests, tag_manifests = self._manifests(
@@ -237,6 +237,7 @@ class StructureReader:
             manifests={m.algorithm: m.entries for m in manifests},
             tag_manifests={m.algorithm: m.entries for m in tag_manifests},
             payload=payload,
+            fetch=fetched,
             issues=self._issues,
         )
 
@@ -265,12 +266,14 @@ class StructureReader:
 
     def _fetch(
         self, tags: list[str], codec: str, declared: str, payload_names: _Names
-    ) -> tuple[set[str], dict[str, int]]:
-        """Returns the keys of fetched files that are absent, and every fetch key with its line."""
+    ) -> tuple[set[str], dict[str, int], list[FetchEntry]]:
+        """Returns the keys of fetched files that are absent, every fetch key with its line, and
+        every well-formed entry."""
         missing: set[str] = set()
         lines: dict[str, int] = {}
+        entries: list[FetchEntry] = []
         if FETCH not in tags:
-            return missing, lines
+            return missing, lines, entries
         text = self._text(FETCH, codec, declared)
         for number, line in enumerate(split_lines(text or ""), start=1):
             if not line.strip():
@@ -284,6 +287,7 @@ class StructureReader:
                 code, why = problem
                 self._add(code, FETCH, f"line {number}: {entry.path!r}: {why}")
                 continue
+            entries.append(FetchEntry(url=entry.url, size=entry.size, path=entry.path))
             key = payload_names.key(entry.path)
             lines.setdefault(key, number)
             if payload_names.resolve(entry.path) is None:
@@ -294,7 +298,7 @@ class StructureReader:
                     f"{FETCH} line {number} says to fetch it from {entry.url}, but it is not in the bag; "
                     "remote files are not fetched",
                 )
-        return missing, lines
+        return missing, lines, entries
 
     def _manifests(
         self,

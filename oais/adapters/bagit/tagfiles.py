@@ -235,6 +235,7 @@ class FetchLine:
     number: int
     url: str
     path: str  # decoded, without leading './'
+    size: int | None = None  # None for '-'
 
 
 def parse_fetch_line(line: str, number: int) -> tuple[FetchLine | None, str | None]:
@@ -249,4 +250,5 @@ def parse_fetch_line(line: str, number: int) -> tuple[FetchLine | None, str | No
     length = match.group("length")
     if length != "-" and _DIGITS.fullmatch(length) is None:
         return None, f"length {length!r} is neither a number of bytes nor '-'"
-    return FetchLine(number, match.group("url"), strip_dot_slash(decode_path(match.group("path")))), None
+    path = strip_dot_slash(decode_path(match.group("path")))
+    return FetchLine(number, match.group("url"), path, None if length == "-" else int(length)), None
