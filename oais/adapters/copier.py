@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from oais.adapters.hashing import MultiHasher
+from oais.adapters.local_store import write_all
 from oais.domain.errors import OaisError, SipRejected, StorageError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import issue
@@ -117,7 +118,7 @@ class _Worker:
                     if probe is not None:
                         probe.feed(chunk)
                     if fd >= 0:
-                        _write_all(fd, chunk, target_path)
+                        _write_copy(fd, chunk, target_path)
                         since_flush += n
                         if item.size >= EARLY_FLUSH_SIZE and since_flush >= FLUSH_EVERY:
                             self._flush_async(fd, close=False)
@@ -164,11 +165,9 @@ def _readinto(stream: BinaryIO, buffer: bytearray) -> int:
     return len(data)
 
 
-def _write_all(fd: int, chunk: memoryview, path: Path | None) -> None:
+def _write_copy(fd: int, chunk: memoryview, path: Path | None) -> None:
     try:
-        while chunk:
-            written = os.write(fd, chunk)
-            chunk = chunk[written:]
+        write_all(fd, chunk)
     except OSError as exc:
         raise StorageError(f"{path}: write failed: {exc.strerror}") from exc
 

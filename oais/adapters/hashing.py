@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -10,6 +11,9 @@ import xxhash
 
 from oais.domain.errors import ConfigError
 from oais.domain.fixity import DigestAlgorithm
+
+#: The most bytes read at a time: large enough for fast sequential I/O, small enough for many workers.
+CHUNK = 4 << 20
 
 
 class Hasher(Protocol):
@@ -74,3 +78,43 @@ def digest_bytes(data: bytes, algorithms: Iterable[DigestAlgorithm]) -> dict[Dig
     hasher = MultiHasher(algorithms)
     hasher.update(data)
     return hasher.hexdigests()
+
+
+def buffer_size(size: int) -> int:
+    """A read buffer for a file of ``size`` bytes: no larger than the file, at most :data:`CHUNK`.
+
+    Most files are small: a 4 MiB buffer each would cost more to allocate than to read them.
+    """
+    return max(4096, min(CHUNK, size + 1))
+
+
+def hash_file(
+    path: str | os.PathLike[str],
+    algorithm: DigestAlgorithm = DigestAlgorithm.SHA256,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[str, int]:
+    """The digest and size of a file, read once in chunks.
+
+    Args:
+        path: the file.
+        algorithm: the digest to compute.
+        progress: called with the number of bytes of each chunk read.
+
+    Returns:
+        (lower-case hexadecimal digest, number of bytes read).
+
+    Raises:
+        OSError: if the file cannot be opened or read.
+        ConfigError: if the algorithm has no implementation.
+    """
+    hasher = new_hasher(algorithm)
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        buffer = bytearray(buffer_size(os.fstat(f.fileno()).st_size))
+        view = memoryview(buffer)
+        while n := f.readinto(buffer):
+            hasher.update(view[:n])
+            size += n
+            if progress is not None:
+                progress(n)
+    return hasher.hexdigest(), size

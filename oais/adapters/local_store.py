@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import os
 import shutil
 import uuid
@@ -22,13 +23,15 @@ from pathlib import Path
 
 from oais.domain.errors import StorageError
 
+#: The file a live process holds locked in each of its staging directories.
+LOCK = ".lock"
+
 
 @dataclass
 class LocalStaging:
     """A staging directory of the local store."""
 
     root: Path
-    published: bool = False
 
     @property
     def path(self) -> Path:
@@ -36,6 +39,7 @@ class LocalStaging:
         return self.root / "bag"
 
 
+@functools.cache
 def _libc_syncfs() -> Callable[[int], int] | None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -48,32 +52,33 @@ def _libc_syncfs() -> Callable[[int], int] | None:
 def make_durable(directory: Path) -> None:
     """Flush everything written on ``directory``'s file system to stable storage.
 
-    One ``syncfs`` covers every file and directory of a staged bag at once, which for 100,000 small
-    files is far cheaper than one ``fsync`` each.
+    One ``syncfs`` covers every file and directory of a staged bag at once (their data, their
+    inodes and the directory entries naming them), which for 100,000 small files is far cheaper
+    than one ``fsync`` each.
 
     Raises:
-        StorageError: if the flush fails.
+        StorageError: ``cannot flush <directory>: <reason>`` if the flush fails.
     """
     syncfs = _libc_syncfs()
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StorageError(f"cannot flush {directory}: {exc.strerror}") from exc
     try:
         if syncfs is None:  # pragma: no cover - not Linux/glibc
             os.sync()
             return
         if syncfs(fd) != 0:
             err = ctypes.get_errno()
-            raise StorageError(f"{directory}: syncfs failed: {os.strerror(err)}")
+            raise StorageError(f"cannot flush {directory}: syncfs failed: {os.strerror(err)}")
     finally:
         os.close(fd)
 
 
-def fsync_directory(directory: Path) -> None:
-    """Make a directory's entries (a rename into it) durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def write_all(fd: int, data: memoryview) -> None:
+    """Write every byte of ``data`` (a regular file may accept fewer than asked). Raises OSError."""
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 class LocalScratch:
@@ -91,9 +96,9 @@ class LocalScratch:
             return 0
         removed = 0
         for entry in self.root.iterdir():
-            lock_path = entry / ".lock"
+            lock_path = entry / LOCK
             try:
-                fd = os.open(lock_path, os.O_RDWR)
+                fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
             except (FileNotFoundError, NotADirectoryError):
                 # A directory without a lock is either being created right now or a leftover
                 # from a crash between mkdir and lock creation; only the latter is old.
@@ -105,26 +110,39 @@ class LocalScratch:
                 continue  # its owner is alive
             try:
                 shutil.rmtree(entry, ignore_errors=True)
-                removed += 1
             finally:
                 os.close(fd)
+            if not os.path.lexists(entry):
+                removed += 1
         return removed
 
     @contextmanager
     def staging(self) -> Iterator[LocalStaging]:
-        """A fresh, locked staging directory; removed on exit."""
+        """A fresh, locked staging directory; removed on exit.
+
+        Raises:
+            StorageError: if the directory cannot be created or locked (nothing is left behind).
+        """
         self.clean_stale_staging()
         root = self.root / uuid.uuid4().hex
+        created = False
+        lock_fd = -1
         try:
-            root.mkdir(parents=True)
-            lock_fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise StorageError(f"{root}: cannot create a staging directory: {exc.strerror}") from exc
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        staging = LocalStaging(root)
-        staging.path.mkdir()
-        try:
+            try:
+                root.mkdir(parents=True)
+                created = True
+                # Locked under another name, then renamed: a cleaner never finds the lock free.
+                unlocked = root / f"{LOCK}.new"
+                lock_fd = os.open(unlocked, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                os.rename(unlocked, root / LOCK)
+                staging = LocalStaging(root)
+                staging.path.mkdir()
+            except OSError as exc:
+                raise StorageError(f"{root}: cannot create a staging directory: {exc.strerror}") from exc
             yield staging
         finally:
-            shutil.rmtree(root, ignore_errors=True)
-            os.close(lock_fd)
+            if created:
+                shutil.rmtree(root, ignore_errors=True)
+            if lock_fd >= 0:
+                os.close(lock_fd)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,23 +38,25 @@ PART_SIZE = 5 << 20
 BIG = 7 << 20  # more than one part
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
-KINDS = {"memory": LocationKind.LOCAL, "local": LocationKind.LOCAL, "s3": LocationKind.S3}
+
+@dataclass(frozen=True)
+class Expected:
+    """What a location of one kind should say about itself."""
+
+    kind: LocationKind
+    uri: str  # what describe() gives
+    located: str  # what locate() gives for a key, before the key
 
 
-@pytest.fixture(params=["memory", "local", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    """A fresh, empty location of each kind."""
-    if request.param == "memory":
-        return InMemoryObjectStore(NAME)
-    if request.param == "local":
-        return LocalObjectStore(NAME, tmp_path / "store")
+def _s3_store(request: pytest.FixtureRequest, *, object_lock: bool = False) -> tuple[ObjectStore, Expected]:
     from oais.adapters.storage.s3 import S3ObjectStore
 
     s3 = request.getfixturevalue("s3")
-    return S3ObjectStore(
+    bucket = s3.new_bucket(object_lock=object_lock)
+    store = S3ObjectStore(
         NAME,
         endpoint=s3.endpoint,
-        bucket=s3.new_bucket(),
+        bucket=bucket,
         access_key=s3.access_key,
         secret_key=s3.secret_key,
         prefix="p/",
@@ -60,12 +64,38 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
         part_size=PART_SIZE,
         concurrency=4,
     )
+    return store, Expected(LocationKind.S3, f"s3://{bucket}/p/ at {s3.endpoint}", f"s3://{bucket}/p/")
+
+
+@pytest.fixture(params=["memory", "local", pytest.param("s3", marks=pytest.mark.s3)])
+def made(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[ObjectStore, Expected]:
+    """A fresh, empty location of each kind, and what it should say about itself."""
+    if request.param == "memory":
+        return InMemoryObjectStore(NAME), Expected(
+            LocationKind.LOCAL, f"memory://{NAME}", f"memory://{NAME}/"
+        )
+    if request.param == "local":
+        root = tmp_path / "store"
+        return LocalObjectStore(NAME, root), Expected(LocationKind.LOCAL, root.as_uri(), f"{root}/")
+    return _s3_store(request)
 
 
 @pytest.fixture
-def kind(request: pytest.FixtureRequest) -> LocationKind:
-    """The kind the ``store`` of this test should say it is."""
-    return KINDS[request.node.callspec.params["store"]]
+def store(made: tuple[ObjectStore, Expected]) -> ObjectStore:
+    return made[0]
+
+
+@pytest.fixture
+def expected(made: tuple[ObjectStore, Expected]) -> Expected:
+    return made[1]
+
+
+@pytest.fixture(params=["memory", pytest.param("s3", marks=pytest.mark.s3)])
+def locked(request: pytest.FixtureRequest) -> ObjectStore:
+    """A fresh location with Object Lock: the fake made so, and a lock bucket on the real Ceph RGW."""
+    if request.param == "memory":
+        return InMemoryObjectStore(NAME, object_lock=True)
+    return _s3_store(request, object_lock=True)[0]
 
 
 def blob(size: int, seed: int = 0) -> bytes:
@@ -363,26 +393,99 @@ def test_children_gives_the_distinct_next_segments_in_order(store: ObjectStore, 
     assert list(store.children("none/")) == []
 
 
-def test_describe_names_the_location_and_its_kind(store: ObjectStore, kind: LocationKind) -> None:
+def test_children_of_a_prefix_without_its_final_slash_is_an_error(
+    store: ObjectStore, sources: Sources
+) -> None:
+    write(store, sources.data("aip-1/v1/bagit.txt", b"BagIt"), sources.data("aip-10/v1/bagit.txt", b"BagIt"))
+    with pytest.raises(StorageError) as caught:
+        list(store.children("aip-1"))
+    assert str(caught.value) == f"location '{NAME}': 'aip-1': the prefix does not end with '/'"
+    assert list(store.children("aip-1/")) == ["v1"]
+
+
+def test_describe_names_the_location_and_its_kind(store: ObjectStore, expected: Expected) -> None:
     info = store.describe()
-    assert (info.name, info.kind, info.object_lock) == (NAME, kind, False)
+    assert (info.name, info.kind, info.uri, info.object_lock) == (NAME, expected.kind, expected.uri, False)
     assert store.name == NAME
-    assert info.uri
-    assert store.locate("aip-1/v1/bagit.txt").endswith("aip-1/v1/bagit.txt")
+    assert store.locate("aip-1/v1/bagit.txt") == f"{expected.located}aip-1/v1/bagit.txt"
+
+
+# --- bad keys and prefixes ------------------------------------------------------------------------
+
+BAD_KEYS = [
+    "",
+    "/etc/passwd",
+    "a//b",
+    "a/",
+    "../outside",
+    "a/../../outside",
+    "a/./b",
+    ".",
+    "a\0b",
+    ".incoming/x",
+]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_bad_keys_are_refused_naming_the_location_and_the_key(
+    store: ObjectStore, tmp_path: Path, key: str
+) -> None:
+    message = re.compile(re.escape(f"location '{NAME}': {key!r}: ") + r"(the key|keys under) [^\n]+")
+    calls: list[Callable[[], object]] = [
+        lambda: list(store.write([WriteItem(key=key, size=1, sha256=sha256(b"x"), data=b"x")])),
+        lambda: list(store.read([ReadItem(key=key)])),
+        lambda: store.get_bytes(key),
+        lambda: store.head(key),
+        lambda: store.locate(key),
+    ]
+    for call in calls:
+        with pytest.raises(StorageError) as caught:
+            call()
+        assert message.fullmatch(str(caught.value)), str(caught.value)
+    assert not (tmp_path / "outside").exists()
+    assert list(store.list("")) == []
+
+
+@pytest.mark.parametrize("prefix", ["/", "../", "a//", "a/../", "a/./b"])
+def test_bad_prefixes_are_refused(store: ObjectStore, prefix: str) -> None:
+    message = re.compile(re.escape(f"location '{NAME}': {prefix!r}: ") + r"the prefix [^\n]+")
+    calls: list[Callable[[], object]] = [lambda: list(store.list(prefix))]
+    if prefix.endswith("/"):
+        calls.append(lambda: list(store.children(prefix)))
+    for call in calls:
+        with pytest.raises(StorageError) as caught:
+            call()
+        assert message.fullmatch(str(caught.value)), str(caught.value)
+
+
+def test_a_key_given_twice_in_one_write_is_refused(store: ObjectStore, sources: Sources) -> None:
+    with pytest.raises(StorageError) as caught:
+        write(store, sources.data("v1/k", b"a"), sources.data("v1/other", b"b"), sources.file("v1/k", b"a"))
+    assert str(caught.value) == f"location '{NAME}': 'v1/k': the key is given twice in one write"
+    assert list(store.list("")) == []
+
+
+# --- Object Lock ----------------------------------------------------------------------------------
+
+
+def test_a_locked_location_records_the_retention_asked_for(locked: ObjectStore, sources: Sources) -> None:
+    info = locked.describe()
+    assert info.object_lock and info.versioned
+    retention = Retention(mode=RetentionMode.GOVERNANCE, days=1)
+    now = datetime.now(UTC)
+    items = [sources.data("v1/bagit.txt", b"BagIt-Version: 1.0\n"), sources.file("v1/data/big", blob(BIG))]
+    assert write(locked, *items, retention=retention, now=now) == dict.fromkeys(
+        ("v1/bagit.txt", "v1/data/big"), WriteOutcome.WRITTEN
+    )
+    for item in items:
+        head = locked.head(item.key)
+        assert head is not None and head.retention_mode is RetentionMode.GOVERNANCE
+        assert head.retain_until is not None
+        # Never less than asked; S3 keeps whole seconds, so it may be up to one second more.
+        assert timedelta(0) <= head.retain_until - retention.until(now) < timedelta(seconds=1)
 
 
 # --- the fake's own extras -----------------------------------------------------------------------
-
-
-def test_the_fake_records_retention_like_a_locked_bucket() -> None:
-    store = InMemoryObjectStore("locked", object_lock=True)
-    assert store.describe().object_lock
-    retention = Retention(mode=RetentionMode.GOVERNANCE, days=10)
-    data = b"BagIt-Version: 1.0\n"
-    list(store.write([WriteItem(key="k", size=len(data), sha256=sha256(data), data=data)], retention, T0))
-    info = store.head("k")
-    assert info is not None
-    assert (info.retain_until, info.retention_mode) == (retention.until(T0), RetentionMode.GOVERNANCE)
 
 
 def test_the_fake_can_be_damaged_behind_the_ports_back() -> None:

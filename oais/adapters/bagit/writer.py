@@ -12,7 +12,7 @@ from typing import TextIO
 
 from oais.adapters.bagit.manifest import PAYLOAD_DIR, encode_path, path_problem
 from oais.adapters.bagit.tagfiles import BAG_DECLARATION, BAG_INFO
-from oais.adapters.hashing import new_hasher
+from oais.adapters.hashing import hash_file
 from oais.domain.errors import StorageError
 from oais.domain.fixity import FAST_ALGORITHM, RECORD_ALGORITHM, DigestAlgorithm
 from oais.domain.ports import Clock
@@ -26,7 +26,6 @@ _TAG_MANIFEST = f"tagmanifest-{TAG_ALGORITHM.value}.txt"
 _ANY_MANIFEST = re.compile(r"(tag)?manifest-.+\.txt")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HEX = re.compile(r"[0-9a-f]+")
-_CHUNK = 1 << 20
 
 _Entry = tuple[str, int, tuple[str, ...]]
 
@@ -114,11 +113,7 @@ def _tag_files(bag_dir: Path) -> Iterator[tuple[str, Path]]:
 
 
 def _file_digest(path: Path) -> str:
-    hasher = new_hasher(TAG_ALGORITHM)
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
+    return hash_file(path, TAG_ALGORITHM)[0]
 
 
 def write_tags(

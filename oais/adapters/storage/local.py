@@ -2,15 +2,17 @@
 
 Key ``a/b/c`` is the file ``<root>/a/b/c``. Writing an object takes three steps:
 
-1. its bytes go into a private temporary file under ``<root>/.incoming/``: a hard link to the source
-   file when the source is on the same file system (nothing is copied), a copy otherwise; either way
-   the bytes are read and their sha256 computed;
-2. only if that sha256 is the one of record does the temporary file get its key, with ``link``, which
-   fails if the key exists, so two writers can never overwrite each other (a replacement, allowed only
-   for objects of an incomplete version, is an atomic ``rename`` over the old file);
-3. after the whole batch, one ``syncfs`` flushes the file system and the directories touched are
-   ``fsync``-ed; only then are the results given out. One flush per batch rather than one ``fsync`` per
-   file is what makes a 100,000-file AIP affordable.
+1. its bytes are read once and their sha256 computed: a source file on the location's file system is
+   hashed where it is; any other source is copied into a private temporary file under
+   ``<root>/.incoming/``, hashed as it is copied;
+2. only if that sha256 is the one of record does the object get its key: the source file itself is
+   hard-linked there (nothing is copied, and the bytes hashed are the object's own), or the temporary
+   file is. ``link`` fails if the key exists, so two writers can never overwrite each other; a
+   replacement, allowed only for objects of an incomplete version, is an atomic ``rename`` over the
+   old file (of a temporary hard link of the source, or of the copy);
+3. after the whole batch, one ``syncfs`` flushes the file system (every file written and every
+   directory entry added); only then are the results given out. One flush per batch rather than one
+   ``fsync`` per file and directory is what makes a 100,000-file AIP affordable.
 
 Published files are read-only (mode 0444). A file system has no Object Lock: retention is ignored and
 :meth:`LocalObjectStore.describe` says so. Nor does it keep object metadata: ``head`` and ``list`` give no
@@ -23,20 +25,21 @@ will modify afterwards (a staged bag, removed after publishing); its mode become
 from __future__ import annotations
 
 import builtins
-import hashlib
 import os
 import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
-from oais.adapters.local_store import fsync_directory, make_durable
+from oais.adapters.hashing import buffer_size, digest_bytes, hash_file, new_hasher
+from oais.adapters.local_store import make_durable, write_all
+from oais.adapters.storage._common import bounded, require_key, require_prefix, require_unique_keys
 from oais.domain.errors import ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
@@ -50,53 +53,14 @@ from oais.domain.storage import (
     WriteItem,
     WriteOutcome,
     WriteResult,
-    key_problem,
-    prefix_problem,
 )
 
-#: Bytes read at a time: large enough for fast sequential I/O, small enough for many workers.
-CHUNK = 4 << 20
 #: A temporary file whose inode has not changed for this long belongs to a writer that died.
 STALE_AFTER = 24 * 3600.0
+#: Tasks queued per worker: enough to keep every worker busy, few enough to cost nothing.
+_QUEUED_PER_WORKER = 4
 
-
-_Item = TypeVar("_Item")
-_Result = TypeVar("_Result")
-
-
-def _bounded(
-    executor: ThreadPoolExecutor,
-    fn: Callable[[_Item, _Progress], _Result],
-    items: Iterable[_Item],
-    progress: _Progress,
-    workers: int,
-    stop: Callable[[], bool] = lambda: False,
-) -> Iterator[Future[_Result]]:
-    """Run ``fn`` on every item with a few tasks queued per worker, yielding futures as they finish.
-
-    Only a small window of futures exists at a time, so that 100,000 items cost neither 100,000
-    futures in memory nor a wait over all of them for each one that finishes. Once ``stop()`` is
-    true no new task starts, but the ones already started are still yielded.
-    """
-    window = workers * 4
-    pending: set[Future[_Result]] = set()
-    iterator = iter(items)
-    exhausted = False
-    while True:
-        while not exhausted and len(pending) < window:
-            if stop():
-                exhausted = True
-                break
-            try:
-                item = next(iterator)
-            except StopIteration:
-                exhausted = True
-                break
-            pending.add(executor.submit(fn, item, progress))
-        if not pending:
-            return
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        yield from done
+_SHA256 = DigestAlgorithm.SHA256
 
 
 class _Progress:
@@ -110,32 +74,6 @@ class _Progress:
         if self._callback is not None and nbytes:
             with self._lock:
                 self._callback(nbytes)
-
-
-def _buffer_size(size: int) -> int:
-    return max(4096, min(CHUNK, size + 1))
-
-
-def _hash_file(path: Path | str, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
-    """The sha256 and size of a file, read in chunks. Raises OSError."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb", buffering=0) as f:
-        # A buffer no larger than the file: most objects are small, and 4 MiB per file is costly.
-        buffer = bytearray(_buffer_size(os.fstat(f.fileno()).st_size))
-        view = memoryview(buffer)
-        while n := f.readinto(buffer):
-            digest.update(view[:n])
-            size += n
-            if progress is not None:
-                progress(n)
-    return digest.hexdigest(), size
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    """Write every byte (a regular file may accept fewer than asked)."""
-    while data:
-        data = data[os.write(fd, data) :]
 
 
 def _mtime(st: os.stat_result) -> datetime:
@@ -157,6 +95,7 @@ class LocalObjectStore:
         self._root = Path(os.path.abspath(root))
         self._incoming = self._root / INCOMING
         self._concurrency = concurrency
+        self._device: int | None = None  # the root's file system, once known
 
     @property
     def name(self) -> str:
@@ -182,20 +121,17 @@ class LocalObjectStore:
         return f"location '{self._name}': {key}"
 
     def _path(self, key: str) -> Path:
-        problem = key_problem(key)
-        if problem is not None:
-            raise StorageError(f"location '{self._name}': {key!r} is not a valid key: {problem}")
+        require_key(self._name, key)
         return self._root / key
 
-    def _check_prefix(self, prefix: str, *, whole_segments: bool) -> None:
-        problem = prefix_problem(prefix, whole_segments=whole_segments)
-        if problem is not None:
-            raise StorageError(f"location '{self._name}': {prefix!r} is not a valid prefix: {problem}")
-
     def _prepare(self) -> None:
-        """Create the root and its temporary directory; remove temporary files of dead writers."""
+        """Create the root and its temporary directory; remove temporary files of dead writers.
+
+        Also notes the root's file system, to tell which sources can be hard-linked.
+        """
         try:
             self._incoming.mkdir(parents=True, exist_ok=True)
+            self._device = os.stat(self._root).st_dev
             cutoff = time.time() - STALE_AFTER
             with os.scandir(self._incoming) as entries:
                 for entry in entries:
@@ -250,9 +186,9 @@ class LocalObjectStore:
         """Write objects once each, hard-linking sources on the same file system, several at once.
 
         Nothing happens until the results are iterated. The results come only once the whole batch is
-        durable (one ``syncfs`` plus an ``fsync`` of every directory touched), all together, in no
-        particular order. If an item fails, the items not yet started are not written, those already
-        published are made durable, and the first error is raised.
+        durable (one ``syncfs``), all together, in no particular order. If an item fails, the items
+        not yet started are not written, those already published are made durable, and the first
+        error is raised.
 
         Args:
             items: what to write (each key at most once).
@@ -273,12 +209,9 @@ class LocalObjectStore:
         del retention, now
         if not items:
             return
-        seen: set[str] = set()
         for item in items:
-            self._path(item.key)
-            if item.key in seen:
-                raise StorageError(f"{self._where(item.key)}: the key is given twice in one write")
-            seen.add(item.key)
+            require_key(self._name, item.key)
+        require_unique_keys(self._name, items)
         self._prepare()
         report = _Progress(progress)
         results: builtins.list[WriteResult] = []
@@ -288,8 +221,12 @@ class LocalObjectStore:
             # After the first error no new item starts; objects published by the items already
             # running must be in the results, to be made durable (later errors are not reported).
             failures: builtins.list[BaseException] = []
-            for future in _bounded(
-                executor, self._write_one, items, report, self._concurrency, stop=lambda: bool(failures)
+            for future in bounded(
+                executor,
+                partial(self._write_one, progress=report),
+                items,
+                self._concurrency * _QUEUED_PER_WORKER,
+                stop=lambda: bool(failures),
             ):
                 try:
                     results.append(future.result())
@@ -308,88 +245,102 @@ class LocalObjectStore:
         yield from results
 
     def _make_durable(self, keys: Sequence[str]) -> None:
-        """Flush the file system, then every directory a new name was added to."""
+        """Flush the file system, if anything was written.
+
+        ``syncfs`` writes out every file and directory of the file system that has changes not yet
+        on disk: the new files, and the entries naming them in every directory touched, the root's
+        included. An ``fsync`` of any of those directories would add nothing.
+        """
         if not keys:
             return
-        directories: set[Path] = {self._root}
-        for key in keys:
-            parent = (self._root / key).parent
-            while parent != self._root and parent not in directories:
-                directories.add(parent)
-                parent = parent.parent
         try:
             make_durable(self._root)
-        except (OSError, StorageError) as exc:
-            raise StorageError(f"location '{self._name}': cannot flush {self._root}: {exc}") from exc
-        try:
-            for directory in sorted(directories):
-                fsync_directory(directory)
-        except OSError as exc:
-            raise StorageError(
-                f"location '{self._name}': cannot flush {exc.filename or self._root}: {exc.strerror}"
-            ) from exc
+        except StorageError as exc:
+            raise StorageError(f"location '{self._name}': {exc}") from exc
 
     def _write_one(self, item: WriteItem, progress: _Progress) -> WriteResult:
         target = self._root / item.key
         if self._holds(item, target):
             return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT, verified=True)
-        direct = self._link_directly(item, target, progress)
-        if direct is not None:
-            return direct
+        if item.path is not None and self._linkable(item.path):
+            linked = self._link(item, item.path, target, progress)
+            if linked is not None:
+                return linked
         temporary = self._temporary()
         try:
-            sha256, size, linked = self._stage(item, temporary, progress)
-            if sha256 != item.sha256:
-                raise FixityMismatch(self._where(item.key), DigestAlgorithm.SHA256, item.sha256, sha256)
-            if size != item.size:
-                raise StorageError(
-                    f"{self._where(item.key)}: the source has {size} bytes, the item says {item.size}"
-                )
-            return self._publish(item, temporary, target, verified=linked)
+            sha256, size = self._stage(item, temporary, progress)
+            self._check(item, sha256, size)
+            return self._publish(item, temporary, target, verified=False)
         finally:
-            try:
-                os.unlink(temporary)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:  # pragma: no cover - .incoming vanished or turned read-only
-                raise StorageError(
-                    f"{self._where(item.key)}: cannot remove {temporary}: {exc.strerror}"
-                ) from exc
+            self._discard(item, temporary)
 
-    def _link_directly(self, item: WriteItem, target: Path, progress: _Progress) -> WriteResult | None:
+    def _linkable(self, source: str) -> bool:
+        """True if ``source`` is a regular file on the location's file system (it can be linked)."""
+        try:
+            st = os.stat(source)
+        except OSError:
+            return False  # copying it says what is wrong
+        return st.st_dev == self._device and stat.S_ISREG(st.st_mode)
+
+    def _check(self, item: WriteItem, sha256: str, size: int) -> None:
+        """Refuse bytes that are not the item's.
+
+        Raises:
+            FixityMismatch: they do not have the item's sha256.
+            StorageError: they do not have the item's size.
+        """
+        if sha256 != item.sha256:
+            raise FixityMismatch(self._where(item.key), _SHA256, item.sha256, sha256)
+        if size != item.size:
+            raise StorageError(
+                f"{self._where(item.key)}: the source has {size} bytes, the item says {item.size}"
+            )
+
+    def _link(self, item: WriteItem, source: str, target: Path, progress: _Progress) -> WriteResult | None:
         """The common case, in few system calls: hash the source file, then hard-link it at its key.
 
-        The bytes hashed are the inode the key then names, so the object needs no read-back. Returns
-        None when that cannot be done (no source file, another file system, the key appeared
-        meanwhile): the general path then stages a temporary file and reports any problem.
+        The bytes hashed are the inode the key then names, so the object needs no read-back. An
+        object to be replaced gets the same inode through a temporary link and a ``rename``, which
+        read nothing again. Returns None if the file cannot be hard-linked after all (hard links not
+        supported or not allowed): the caller then copies it.
 
         Raises:
             FixityMismatch: the source's bytes do not have the item's sha256 (nothing is written).
+            ConflictError: another writer published other content under the key meanwhile.
+            StorageError: the source cannot be read, or the key cannot be written.
         """
-        if item.path is None:
-            return None
         try:
-            sha256, size = _hash_file(item.path)
-        except OSError:
-            return None
-        if sha256 != item.sha256:
-            raise FixityMismatch(self._where(item.key), DigestAlgorithm.SHA256, item.sha256, sha256)
-        if size != item.size:
-            return None  # the general path says what is wrong
-        try:
-            try:
-                os.link(item.path, target)
-            except FileNotFoundError:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.link(item.path, target)
-        except OSError:
-            return None  # the source is left as it was
-        try:
-            os.chmod(target, 0o444)
+            sha256, size = hash_file(source)
         except OSError as exc:
-            raise StorageError(f"{self._where(item.key)}: cannot make it read-only: {exc.strerror}") from exc
+            raise StorageError(f"{self._where(item.key)}: cannot read {source}: {exc.strerror}") from exc
+        self._check(item, sha256, size)
+        if item.replace:
+            temporary = self._temporary()
+            try:
+                try:
+                    os.link(source, temporary)
+                    os.chmod(temporary, 0o444)
+                except OSError:
+                    return None  # no hard links here, or a file not ours (it cannot be made read-only)
+                result = self._publish(item, temporary, target, verified=True)
+            finally:
+                self._discard(item, temporary)
+        else:
+            try:
+                self._place(item, source, target)
+            except FileExistsError as exc:
+                return self._taken(item, target, exc)
+            except OSError:
+                return None  # the source is left as it was
+            try:
+                os.chmod(target, 0o444)
+            except OSError as exc:
+                raise StorageError(
+                    f"{self._where(item.key)}: cannot make it read-only: {exc.strerror}"
+                ) from exc
+            result = WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN, verified=True)
         progress(size)
-        return WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN, verified=True)
+        return result
 
     def _holds(self, item: WriteItem, target: Path) -> bool:
         """True if ``target`` already holds the item's bytes; False if absent or to be replaced.
@@ -408,7 +359,7 @@ class LocalObjectStore:
         actual = None
         if st.st_size == item.size:
             try:
-                actual, _ = _hash_file(target)
+                actual, _ = hash_file(target)
             except OSError as exc:
                 raise StorageError(
                     f"{self._where(item.key)}: cannot read the object present: {exc.strerror}"
@@ -420,55 +371,27 @@ class LocalObjectStore:
         found = f"sha256 {actual}" if actual else f"{st.st_size} bytes, not {item.size}"
         raise ConflictError(f"{self._where(item.key)}: the location holds other content ({found})")
 
-    def _stage(self, item: WriteItem, temporary: Path, progress: _Progress) -> tuple[str, int, bool]:
-        """Put the item's bytes in ``temporary`` (read-only) and hash them.
-
-        Returns:
-            (sha256, size, linked): ``linked`` when ``temporary`` is a hard link of the source, so
-            that the bytes hashed are the very bytes the object will hold.
-        """
+    def _stage(self, item: WriteItem, temporary: Path, progress: _Progress) -> tuple[str, int]:
+        """Put the item's bytes in ``temporary`` (read-only); their sha256 and size."""
         if item.data is not None:
             try:
                 fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
                 try:
-                    _write_all(fd, memoryview(item.data))
+                    write_all(fd, memoryview(item.data))
                     os.fchmod(fd, 0o444)
                 finally:
                     os.close(fd)
             except OSError as exc:
                 raise StorageError(f"{self._where(item.key)}: cannot write: {exc.strerror}") from exc
             progress(len(item.data))
-            return hashlib.sha256(item.data).hexdigest(), len(item.data), False
-        assert item.path is not None
-        if self._link_source(item.path, temporary):
-            try:
-                return (*_hash_file(temporary, progress), True)
-            except OSError as exc:
-                raise StorageError(
-                    f"{self._where(item.key)}: cannot read {item.path}: {exc.strerror}"
-                ) from exc
-        return (*self._copy(item, temporary, progress), False)
-
-    def _link_source(self, source: str, temporary: Path) -> bool:
-        """Hard-link ``source`` as ``temporary`` and make it read-only; False if that cannot be done."""
-        try:
-            os.link(source, temporary)
-        except OSError:
-            return False  # another file system, no hard links there, not ours: copy instead
-        try:
-            if stat.S_ISREG(os.stat(temporary).st_mode):
-                os.chmod(temporary, 0o444)
-                return True
-        except OSError:
-            pass  # a source owned by someone else cannot be made read-only: copy it instead
-        os.unlink(temporary)
-        return False
+            return digest_bytes(item.data, (_SHA256,))[_SHA256], len(item.data)
+        return self._copy(item, temporary, progress)
 
     def _copy(self, item: WriteItem, temporary: Path, progress: _Progress) -> tuple[str, int]:
         """Copy the item's source file to ``temporary``, hashing it in the same pass."""
         assert item.path is not None
-        digest = hashlib.sha256()
-        buffer = bytearray(CHUNK)
+        digest = new_hasher(_SHA256)
+        buffer = bytearray(buffer_size(item.size))
         view = memoryview(buffer)
         size = 0
         with ExitStack() as stack:
@@ -494,7 +417,7 @@ class LocalObjectStore:
                     break
                 digest.update(view[:n])
                 try:
-                    _write_all(fd, view[:n])
+                    write_all(fd, view[:n])
                 except OSError as exc:
                     raise StorageError(f"{self._where(item.key)}: cannot write: {exc.strerror}") from exc
                 size += n
@@ -502,22 +425,69 @@ class LocalObjectStore:
             os.fchmod(fd, 0o444)
         return digest.hexdigest(), size
 
+    def _place(self, item: WriteItem, source: str | Path, target: Path) -> None:
+        """Give ``source``'s inode the item's key: ``rename`` over it if the item may replace it,
+        else ``link`` (which fails if the key exists). Creates the parent directories if needed.
+
+        Raises:
+            FileExistsError: the key exists and the item may not replace it.
+            OSError: another failure of the link or rename.
+            StorageError: an object is in the way of a parent directory, or one cannot be created.
+        """
+        place = os.rename if item.replace else os.link
+        try:
+            place(source, target)
+        except (FileNotFoundError, NotADirectoryError):
+            self._make_parent(item, target)
+            place(source, target)
+
+    def _make_parent(self, item: WriteItem, target: Path) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise StorageError(
+                f"{self._where(item.key)}: {self._object_above(item.key)} is an object, not a directory"
+            ) from exc
+        except OSError as exc:
+            parent = item.key.rpartition("/")[0]
+            raise StorageError(f"{self._where(item.key)}: cannot create {parent}/: {exc.strerror}") from exc
+
+    def _object_above(self, key: str) -> str:
+        """The key of the file that stands where one of ``key``'s parent directories should be."""
+        segments = key.split("/")[:-1]
+        for end in range(1, len(segments) + 1):
+            above = "/".join(segments[:end])
+            if not (self._root / above).is_dir():
+                return above
+        return "/".join(segments)  # pragma: no cover - removed behind our back
+
     def _publish(self, item: WriteItem, temporary: Path, target: Path, verified: bool) -> WriteResult:
         """Give the verified temporary file its key."""
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if item.replace:
-                os.rename(temporary, target)
-            else:
-                os.link(temporary, target)
+            self._place(item, temporary, target)
         except FileExistsError as exc:
-            # Another writer published this key since we looked: same bytes, or a conflict.
-            if target.parent.is_dir() and self._holds(item, target):
-                return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT, verified=True)
-            raise StorageError(f"{self._where(item.key)}: cannot write: {exc.strerror}") from exc
+            return self._taken(item, target, exc)
         except OSError as exc:
             raise StorageError(f"{self._where(item.key)}: cannot write: {exc.strerror}") from exc
         return WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN, verified=verified)
+
+    def _taken(self, item: WriteItem, target: Path, exc: OSError) -> WriteResult:
+        """Another writer published this key since we looked: the same bytes, or a conflict.
+
+        Raises:
+            ConflictError: it holds other content (the item may not replace it).
+        """
+        if self._holds(item, target):
+            return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT, verified=True)
+        raise StorageError(f"{self._where(item.key)}: cannot write: {exc.strerror}") from exc
+
+    def _discard(self, item: WriteItem, temporary: Path) -> None:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # pragma: no cover - .incoming vanished or turned read-only
+            raise StorageError(f"{self._where(item.key)}: cannot remove {temporary}: {exc.strerror}") from exc
 
     def read(
         self, items: Sequence[ReadItem], progress: Callable[[int], None] | None = None
@@ -534,26 +504,31 @@ class LocalObjectStore:
             StorageError: a key is invalid, or a destination file cannot be written.
         """
         for item in items:
-            self._path(item.key)
+            require_key(self._name, item.key)
         if not items:
             return
         report = _Progress(progress)
         executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"store-{self._name}")
         try:
-            for future in _bounded(executor, self._read_one, items, report, self._concurrency):
+            for future in bounded(
+                executor,
+                partial(self._read_one, progress=report),
+                items,
+                self._concurrency * _QUEUED_PER_WORKER,
+            ):
                 yield future.result()
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _read_one(self, item: ReadItem, progress: _Progress) -> ReadResult:
         path = self._root / item.key
-        digest = hashlib.sha256()
+        digest = new_hasher(_SHA256)
         size = 0
         problem: str | None = None
         with ExitStack() as stack:
             try:
                 source = stack.enter_context(open(path, "rb", buffering=0))
-                buffer = bytearray(_buffer_size(os.fstat(source.fileno()).st_size))
+                buffer = bytearray(buffer_size(os.fstat(source.fileno()).st_size))
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 return ReadResult(key=item.key, problem="missing")
             except OSError as exc:
@@ -583,7 +558,7 @@ class LocalObjectStore:
                     digest.update(view[:n])
                     if dest is not None:
                         try:
-                            _write_all(dest, view[:n])
+                            write_all(dest, view[:n])
                         except OSError as exc:
                             raise StorageError(
                                 f"{self._where(item.key)}: cannot write {item.dest}: {exc.strerror}"
@@ -644,7 +619,7 @@ class LocalObjectStore:
         Raises:
             StorageError: if the prefix is invalid or a directory cannot be listed.
         """
-        self._check_prefix(prefix, whole_segments=False)
+        require_prefix(self._name, prefix, whole_segments=False)
         head, _, partial = prefix.rpartition("/")
         directory = self._root / head if head else self._root
         return self._walk(directory, f"{head}/" if head else "", partial)
@@ -683,14 +658,12 @@ class LocalObjectStore:
         """The names of the files and the non-empty directories directly below ``prefix``, sorted.
 
         Args:
-            prefix: "" for the root, or a directory's key with or without its final '/'.
+            prefix: "" for the root, or a directory's key followed by '/'.
 
         Raises:
-            StorageError: if the prefix is invalid.
+            StorageError: if the prefix is invalid (one that does not end with '/' included).
         """
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        self._check_prefix(prefix, whole_segments=True)
+        require_prefix(self._name, prefix, whole_segments=True)
         names = []
         for entry in self._scan(self._root / prefix, prefix):
             if entry.is_file(follow_symlinks=False) or (

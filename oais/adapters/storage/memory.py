@@ -11,14 +11,14 @@ behind the port's back, to test how services notice damage.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from oais.adapters.storage.local import CHUNK
+from oais.adapters.hashing import digest_bytes
+from oais.adapters.storage._common import require_key, require_prefix, require_unique_keys
 from oais.domain.errors import ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
@@ -32,8 +32,6 @@ from oais.domain.storage import (
     WriteItem,
     WriteOutcome,
     WriteResult,
-    key_problem,
-    prefix_problem,
 )
 
 
@@ -80,21 +78,11 @@ class InMemoryObjectStore:
         Raises:
             StorageError: if the key is invalid.
         """
-        self._check_key(key)
+        require_key(self._name, key)
         return f"memory://{self._name}/{key}"
 
     def _where(self, key: str) -> str:
         return f"location '{self._name}': {key}"
-
-    def _check_key(self, key: str) -> None:
-        problem = key_problem(key)
-        if problem is not None:
-            raise StorageError(f"location '{self._name}': {key!r} is not a valid key: {problem}")
-
-    def _check_prefix(self, prefix: str, *, whole_segments: bool) -> None:
-        problem = prefix_problem(prefix, whole_segments=whole_segments)
-        if problem is not None:
-            raise StorageError(f"location '{self._name}': {prefix!r} is not a valid prefix: {problem}")
 
     # --- the port ---------------------------------------------------------------------------------
 
@@ -131,12 +119,9 @@ class InMemoryObjectStore:
             FixityMismatch: an item's bytes do not have its sha256 (that object is not kept).
             StorageError: a key is invalid or given twice, or a source file cannot be read.
         """
-        seen: set[str] = set()
         for item in items:
-            self._check_key(item.key)
-            if item.key in seen:
-                raise StorageError(f"{self._where(item.key)}: the key is given twice in one write")
-            seen.add(item.key)
+            require_key(self._name, item.key)
+        require_unique_keys(self._name, items)
         for item in items:
             yield self._write_one(item, retention, now or datetime.now(UTC), progress)
 
@@ -163,13 +148,13 @@ class InMemoryObjectStore:
             raise StorageError(
                 f"{self._where(item.key)}: the source has {len(data)} bytes, the item says {item.size}"
             )
-        locked = self._object_lock and retention is not None
+        lock = retention if self._object_lock else None
         stored = _Object(
             data=data,
             sha256=actual,
             modified=now,
-            retain_until=retention.until(now) if locked and retention is not None else None,
-            retention_mode=retention.mode if locked and retention is not None else None,
+            retain_until=lock.until(now) if lock is not None else None,
+            retention_mode=lock.mode if lock is not None else None,
         )
         with self._lock:
             current = self._objects.get(item.key)
@@ -189,16 +174,13 @@ class InMemoryObjectStore:
                 progress(len(item.data))
             return item.data
         assert item.path is not None
-        parts = []
         try:
-            with open(item.path, "rb") as f:
-                while chunk := f.read(CHUNK):
-                    parts.append(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
+            data = Path(item.path).read_bytes()
         except OSError as exc:
             raise StorageError(f"{self._where(item.key)}: cannot read {item.path}: {exc.strerror}") from exc
-        return b"".join(parts)
+        if progress is not None and data:
+            progress(len(data))
+        return data
 
     def read(
         self, items: Sequence[ReadItem], progress: Callable[[int], None] | None = None
@@ -212,7 +194,7 @@ class InMemoryObjectStore:
             StorageError: a key is invalid or a destination file cannot be written.
         """
         for item in items:
-            self._check_key(item.key)
+            require_key(self._name, item.key)
         for item in items:
             with self._lock:
                 stored = self._objects.get(item.key)
@@ -238,7 +220,7 @@ class InMemoryObjectStore:
             NotFound: if there is no such object.
             StorageError: if it is larger than ``limit``.
         """
-        self._check_key(key)
+        require_key(self._name, key)
         with self._lock:
             stored = self._objects.get(key)
         if stored is None:
@@ -249,23 +231,25 @@ class InMemoryObjectStore:
 
     def head(self, key: str) -> ObjectInfo | None:
         """The object's size, time, recorded sha256 and retention, or None."""
-        self._check_key(key)
+        require_key(self._name, key)
         with self._lock:
             stored = self._objects.get(key)
         return None if stored is None else stored.info(key)
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object whose key starts with ``prefix``, in key order."""
-        self._check_prefix(prefix, whole_segments=False)
+        require_prefix(self._name, prefix, whole_segments=False)
         with self._lock:
             found = [(k, o) for k, o in self._objects.items() if k.startswith(prefix)]
         return iter([o.info(k) for k, o in sorted(found, key=lambda ko: ko[0])])
 
     def children(self, prefix: str) -> Iterator[str]:
-        """The distinct next segments of the keys below ``prefix`` (a '/' is added if missing), sorted."""
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        self._check_prefix(prefix, whole_segments=True)
+        """The distinct next segments of the keys below ``prefix`` ("" or ending with '/'), sorted.
+
+        Raises:
+            StorageError: if the prefix is invalid (one that does not end with '/' included).
+        """
+        require_prefix(self._name, prefix, whole_segments=True)
         with self._lock:
             keys = [k for k in self._objects if k.startswith(prefix)]
         return iter(sorted({k[len(prefix) :].split("/", 1)[0] for k in keys}))
@@ -301,4 +285,4 @@ class InMemoryObjectStore:
 
 
 def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return digest_bytes(data, (DigestAlgorithm.SHA256,))[DigestAlgorithm.SHA256]

@@ -23,7 +23,8 @@ What this adapter relies on, and why (measured on Ceph RGW 16.2 "Pacific"):
   before locking it) gets the retention asked for.
 * **Bounded work.** At most ``concurrency`` uploads (PutObject, UploadPart, and the calls that start
   and complete multipart uploads) are in flight, and at most ``concurrency`` buffers (whole small
-  objects or parts) are in memory, across all the objects of a call.
+  objects or parts) are in memory, across all the objects of a call. A read of 100,000 objects keeps
+  only a few of them queued at a time.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from oais.adapters.hashing import new_hasher
+from oais.adapters.storage._common import bounded, require_key, require_prefix, require_unique_keys
 from oais.domain.errors import ConfigError, ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
@@ -65,7 +67,6 @@ from oais.domain.storage import (
     WriteItem,
     WriteOutcome,
     WriteResult,
-    key_problem,
 )
 
 _log = logging.getLogger(__name__)
@@ -358,7 +359,7 @@ class S3ObjectStore:
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._bucket_checked = False
-        self._info: LocationInfo | None = None
+        self._object_lock: bool | None = None  # whether the bucket has Object Lock, once asked
 
     def __repr__(self) -> str:
         return f"S3ObjectStore({self._name!r}, {self.uri!r})"
@@ -431,9 +432,7 @@ class S3ObjectStore:
 
     def _full(self, key: str) -> str:
         # The same keys as every other store, so that an AIP restored to a disk means the same files.
-        problem = key_problem(key)
-        if problem is not None:
-            raise StorageError(f"location '{self._name}': {key!r} is not a valid key: {problem}")
+        require_key(self._name, key)
         return self._prefix + key
 
     def _where(self, key: str | None) -> str:
@@ -484,27 +483,32 @@ class S3ObjectStore:
         try:
             client.head_bucket(Bucket=self._bucket)
             self._bucket_checked = True
-            try:
-                lock = client.get_object_lock_configuration(Bucket=self._bucket)
-            except ClientError as exc:
-                if _error_code(exc)[0] != "ObjectLockConfigurationNotFoundError":
-                    raise
-                object_lock = False
-            else:
-                config = lock.get("ObjectLockConfiguration") or {}
-                object_lock = config.get("ObjectLockEnabled") == "Enabled"
+            object_lock = self._object_lock = self._ask_object_lock(client)
             versioning = client.get_bucket_versioning(Bucket=self._bucket)
         except (BotoCoreError, ClientError) as exc:
             raise self._fail(exc, "describing", None) from exc
-        info = LocationInfo(
+        return LocationInfo(
             name=self._name,
             kind=LocationKind.S3,
             uri=self.uri,
             object_lock=object_lock,
             versioned=versioning.get("Status") == "Enabled",
         )
-        self._info = info
-        return info
+
+    def _ask_object_lock(self, client: Any) -> bool:
+        """Whether the bucket has Object Lock (one request).
+
+        Raises:
+            BotoCoreError, ClientError: if the request fails.
+        """
+        try:
+            lock = client.get_object_lock_configuration(Bucket=self._bucket)
+        except ClientError as exc:
+            if _error_code(exc)[0] != "ObjectLockConfigurationNotFoundError":
+                raise
+            return False
+        config = lock.get("ObjectLockConfiguration") or {}
+        return bool(config.get("ObjectLockEnabled") == "Enabled")
 
     # --- write ---------------------------------------------------------------------------------
 
@@ -539,12 +543,9 @@ class S3ObjectStore:
         batch = list(items)
         if not batch:
             return
-        keys = [item.key for item in batch]
-        if len(set(keys)) != len(keys):
-            twice = sorted({k for k in keys if keys.count(k) > 1})
-            raise StorageError(f"location '{self._name}': key {twice[0]!r} is written twice in one call")
-        for key in keys:
-            self._full(key)
+        for item in batch:
+            require_key(self._name, item.key)
+        require_unique_keys(self._name, batch)
         self._ready("writing", batch[0].key)
         lock = self._lock_arguments(retention, now)
         existing = self._existing(batch)
@@ -583,8 +584,13 @@ class S3ObjectStore:
     def _lock_arguments(self, retention: Retention | None, now: datetime | None) -> dict[str, Any]:
         if retention is None:
             return {}
-        info = self._info if self._info is not None else self.describe()
-        if not info.object_lock:
+        if self._object_lock is None:
+            # Asked once per store (or by describe): Object Lock, once on, cannot be turned off.
+            try:
+                self._object_lock = self._ask_object_lock(self.client())
+            except (BotoCoreError, ClientError) as exc:
+                raise self._fail(exc, "looking at the Object Lock configuration of") from exc
+        if not self._object_lock:
             return {}
         start = now if now is not None else datetime.now(UTC)
         if start.tzinfo is None:
@@ -852,7 +858,7 @@ class S3ObjectStore:
                     sent += len(chunk)
                     digest.update(chunk)
                     future = uploads.submit(
-                        self._put_part, client, item.key, upload_id, len(parts) + 1, chunk, flow
+                        self._put_part, client, item.key, full, upload_id, len(parts) + 1, chunk, flow
                     )
                     future.add_done_callback(flow.release)
                     future.add_done_callback(note_failure)
@@ -876,7 +882,9 @@ class S3ObjectStore:
                     },
                 )
                 completed = True
-                # RGW answers CompleteMultipartUpload with an empty ETag: look at what was stored.
+                # One HEAD of what was stored (RGW answers CompleteMultipartUpload with an empty
+                # ETag): its size shows that the parts were put together whole, and its version and
+                # retention are what the Object Lock fix-up below needs.
                 head = client.head_object(Bucket=self._bucket, Key=full)
                 mode = head.get("ObjectLockMode")
                 if _lock_short(mode, _utc(head.get("ObjectLockRetainUntilDate")), lock):
@@ -884,12 +892,10 @@ class S3ObjectStore:
                     self._lock(item.key, head.get("VersionId"), mode, lock)
             finally:
                 flow.release()
-            stored = (head.get("Metadata") or {}).get("sha256")
-            if int(head["ContentLength"]) != item.size or stored != item.sha256.lower():
+            if int(head["ContentLength"]) != item.size:
                 raise StorageError(
                     f"location '{self._name}': {self._where(item.key)} was stored with "
-                    f"{head['ContentLength']} bytes and sha256 {stored}, expected {item.size} bytes "
-                    f"and sha256 {item.sha256}"
+                    f"{head['ContentLength']} bytes, not the {item.size} sent"
                 )
         except BaseException as exc:
             if not completed:
@@ -905,12 +911,19 @@ class S3ObjectStore:
         flow.events.put(_Event(result=WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN)))
 
     def _put_part(
-        self, client: Any, key: str, upload_id: str, number: int, chunk: bytes, flow: _Flow[WriteResult]
+        self,
+        client: Any,
+        key: str,
+        full: str,
+        upload_id: str,
+        number: int,
+        chunk: bytes,
+        flow: _Flow[WriteResult],
     ) -> str:
         try:
             response = client.upload_part(
                 Bucket=self._bucket,
-                Key=self._full(key),
+                Key=full,
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=chunk,
@@ -963,17 +976,31 @@ class S3ObjectStore:
         if not batch:
             return
         for item in batch:
-            self._full(item.key)
+            require_key(self._name, item.key)
         self._ready("reading", batch[0].key)
         flow: _Flow[ReadResult] = _Flow(self._concurrency)
         pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"s3-{self._name}-get")
+        feeder = threading.Thread(
+            target=self._feed_reads, args=(batch, flow, pool), name=f"s3-{self._name}-gets", daemon=True
+        )
+        feeder.start()
         try:
-            for item in batch:
-                pool.submit(self._read_one, item, flow)
             yield from flow.drain(len(batch), progress)
         finally:
             flow.stop.set()
+            feeder.join()
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _feed_reads(
+        self, batch: Sequence[ReadItem], flow: _Flow[ReadResult], pool: ThreadPoolExecutor
+    ) -> None:
+        """Hand the reads to the pool a few at a time, so that 100,000 of them cost a few futures."""
+        try:
+            window = self._concurrency * 2
+            for _ in bounded(pool, lambda item: self._read_one(item, flow), batch, window, flow.stop.is_set):
+                pass  # each read reports its result or failure through ``flow``
+        except BaseException as exc:
+            flow.fail(exc)
 
     def _read_one(self, item: ReadItem, flow: _Flow[ReadResult]) -> None:
         if flow.stop.is_set():
@@ -1068,9 +1095,10 @@ class S3ObjectStore:
             NotFound: if there is no such object.
             StorageError: if it is larger than ``limit`` or the location failed.
         """
+        full = self._full(key)
         client = self._ready("reading", key)
         try:
-            response = client.get_object(Bucket=self._bucket, Key=self._full(key))
+            response = client.get_object(Bucket=self._bucket, Key=full)
         except (BotoCoreError, ClientError) as exc:
             raise self._fail(exc, "reading", key) from exc
         body = response["Body"]
@@ -1094,8 +1122,9 @@ class S3ObjectStore:
         Raises:
             StorageError: if the location failed.
         """
+        full = self._full(key)
         self._ready("looking at", key)
-        head = self._head_full(self._full(key))
+        head = self._head_full(full)
         if head is None:
             return None
         mode = head.get("ObjectLockMode")
@@ -1113,8 +1142,12 @@ class S3ObjectStore:
         """Every object whose key starts with ``prefix``, in key order (no sha256: not looked at).
 
         Raises:
-            StorageError: if the location failed.
+            StorageError: if the prefix is invalid or the location failed.
         """
+        require_prefix(self._name, prefix, whole_segments=False)
+        return self._list(prefix)
+
+    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
         client = self._ready("listing", prefix)
         start = len(self._prefix)
         arguments = {"Bucket": self._bucket, "Prefix": self._prefix + prefix}
@@ -1129,13 +1162,16 @@ class S3ObjectStore:
             raise self._fail(exc, "listing", prefix) from exc
 
     def children(self, prefix: str) -> Iterator[str]:
-        """The distinct next path segments below ``prefix`` (a '/' is added if missing), sorted.
+        """The distinct next path segments below ``prefix`` ("" or ending with '/'), sorted.
 
         Raises:
-            StorageError: if the location failed.
+            StorageError: if the prefix is invalid (one that does not end with '/' included) or the
+                location failed.
         """
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
+        require_prefix(self._name, prefix, whole_segments=True)
+        return self._children(prefix)
+
+    def _children(self, prefix: str) -> Iterator[str]:
         client = self._ready("listing", prefix)
         base = self._prefix + prefix
         names: set[str] = set()

@@ -1,0 +1,87 @@
+"""What every storage location shares: the checks of keys and prefixes, and a bounded window of tasks.
+
+The checks give the same one-line message in every location: ``location 'NAME': <key>: <problem>``,
+the key or prefix quoted (it may be empty or hold characters that would break the line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from typing import TypeVar
+
+from oais.domain.errors import StorageError
+from oais.domain.storage import WriteItem, key_problem, prefix_problem
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+
+def require_key(location: str, key: str) -> None:
+    """Refuse a key that cannot name an object.
+
+    Raises:
+        StorageError: ``location 'NAME': 'key': <problem>``.
+    """
+    problem = key_problem(key)
+    if problem is not None:
+        raise StorageError(f"location '{location}': {key!r}: {problem}")
+
+
+def require_prefix(location: str, prefix: str, *, whole_segments: bool) -> None:
+    """Refuse a prefix that cannot select keys (``whole_segments``: it must be "" or end with '/').
+
+    Raises:
+        StorageError: ``location 'NAME': 'prefix': <problem>``.
+    """
+    problem = prefix_problem(prefix, whole_segments=whole_segments)
+    if problem is not None:
+        raise StorageError(f"location '{location}': {prefix!r}: {problem}")
+
+
+def require_unique_keys(location: str, items: Iterable[WriteItem]) -> None:
+    """Refuse a write that names a key more than once.
+
+    Raises:
+        StorageError: ``location 'NAME': 'key': the key is given twice in one write``, for the first
+            key found again.
+    """
+    seen: set[str] = set()
+    for item in items:
+        if item.key in seen:
+            raise StorageError(f"location '{location}': {item.key!r}: the key is given twice in one write")
+        seen.add(item.key)
+
+
+def bounded(
+    executor: Executor,
+    fn: Callable[[_Item], _Result],
+    items: Iterable[_Item],
+    window: int,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Future[_Result]]:
+    """Run ``fn`` on every item with at most ``window`` tasks submitted at a time, yielding each
+    future as it finishes.
+
+    Only a small window of futures exists at a time, so that 100,000 items cost neither 100,000
+    futures in memory nor a wait over all of them for each one that finishes. Once ``stop()`` is
+    true no new task is submitted, but those already submitted are still yielded.
+    """
+    pending: set[Future[_Result]] = set()
+    iterator = iter(items)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < window:
+            if stop():
+                exhausted = True
+                break
+            try:
+                item = next(iterator)
+            except StopIteration:
+                exhausted = True
+                break
+            pending.add(executor.submit(fn, item))
+        if not pending:
+            return
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        yield from done
