@@ -1,4 +1,4 @@
-"""S3 storage benchmark: oais's object store against plain boto3, on the same RGW, in the same run.
+"""S3 storage benchmark: oais's object store against boto3, on the same RGW, in the same run.
 
 Run: ``bash ops/bench-s3.sh`` (starts a private Ceph RGW, runs this, purges it), or with a running
 RGW: ``OAIS_TEST_S3_ENDPOINT=… OAIS_TEST_S3_ACCESS_KEY=… OAIS_TEST_S3_SECRET_KEY=…
@@ -6,17 +6,32 @@ RGW: ``OAIS_TEST_S3_ENDPOINT=… OAIS_TEST_S3_ACCESS_KEY=… OAIS_TEST_S3_SECRET
 
 Data (issue 3): one 1 GiB file (``big``) and a folder of 2,000 files of 64 KiB (``small``).
 
+Two boto3 references, each with its own client:
+
+* **plain boto3**: boto3 as a script would usually set it up for RGW (path-style addressing, checksums
+  only when an operation requires one), payload signing left at botocore's default: over http,
+  botocore hashes every request body with sha256 to sign it.
+* **boto3, same settings**: a client made with the configuration of the client oais's store uses
+  (payload signing off, among others): boto3 then hashes nothing at all.
+
+What is measured, oais / each reference:
+
 * **store**: oais writes the objects (every part with Content-MD5, the bytes sent hashed on the way
   and checked against the xxh3_128 that ingest computed, as the ingest does) / boto3 ``upload_file``
   through one TransferManager with the same part size and concurrency. Goal: throughput ratio at
   least 0.8.
-* **read back**: oais reads every object whole and checks its sha256 against the digest of record,
-  writing the copy to a file (as an export does) / boto3 ``download_file`` through a TransferManager
-  (nothing checked). Goal: at least 0.8. ``verify only`` is the same read without writing a file (what
-  ``oais storage verify`` and the ingest's read-back do).
+* **read back + verify to a file**: oais reads every object whole and checks its sha256 against the
+  digest of record, writing the copy to a file (as an export does) / boto3 ``download_file`` through
+  a TransferManager (nothing checked). Goal: at least 0.8.
+* **verify only**: oais reads and hashes every object without writing a file (what ``oais storage
+  verify`` and the ingest's read-back of an S3 copy do) / boto3 ``get_object`` of every object,
+  streamed and discarded, through a thread pool of the same concurrency (nothing written, nothing
+  checked but the byte count).
 
-Each round writes new keys (oais objects are write-once) and runs oais and boto3 in alternating
-order; the ratios are medians over the rounds. Ratios, not seconds, are what to compare.
+Each round writes every object once under new keys (oais objects are write-once), times oais and the
+references in an order that alternates from round to round (oais first, then last), and deletes
+every object it wrote; the bucket the run made is deleted at the end, also when the run fails. The ratios
+are medians over the rounds. Ratios, not seconds, are what to compare.
 """
 
 from __future__ import annotations
@@ -31,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +64,38 @@ from oais.domain.storage import ReadItem, WriteItem  # noqa: E402
 MiB = 1 << 20
 PART = 64 * MiB
 CONCURRENCY = 4
+#: Bytes asked of a streamed GET body at a time by the verify-only reference (as the store reads).
+GET_CHUNK = 4 * MiB
+
+OAIS = "oais"
+PLAIN = "plain boto3"
+SAME = "boto3, same settings"
+REFERENCES = (PLAIN, SAME)
+MEASURES = {
+    "store": "store",
+    "read": "read back + verify to a file",
+    "verify": "verify only",
+}
 
 
-def _client(endpoint: str, key: str, secret: str) -> Any:
+def _client(endpoint: str, key: str, secret: str, config: Config) -> Any:
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id=key,
         aws_secret_access_key=secret,
         region_name="us-east-1",
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            max_pool_connections=CONCURRENCY + 4,
-        ),
+        config=config,
+    )
+
+
+def _plain_config() -> Config:
+    return Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        max_pool_connections=CONCURRENCY + 4,
     )
 
 
@@ -102,45 +134,55 @@ def _make_data(work: Path, only: str | None) -> dict[str, list[File]]:
     return sets
 
 
+def _delete_prefix(client: Any, bucket: str, prefix: str = "") -> None:
+    """Delete every object (and abort every unfinished multipart upload) under ``prefix``."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+        for upload in page.get("Uploads", []):
+            client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
 def _round(
     name: str,
     files: list[File],
     store: S3ObjectStore,
-    client: Any,
+    clients: dict[str, Any],
     bucket: str,
     work: Path,
     oais_first: bool,
-) -> dict[str, float]:
+) -> dict[str, dict[str, float]]:
+    """One round on one data set: the ratios oais / reference, by measure, then by reference."""
     tag = secrets.token_hex(4)
     transfer = TransferConfig(
-        multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY, use_threads=True
+        multipart_threshold=PART,
+        multipart_chunksize=PART,
+        max_concurrency=CONCURRENCY,
+        use_threads=True,
+        preferred_transfer_client="classic",  # the client given, with its settings (never CRT)
     )
-    ours_prefix, ref_prefix = f"oais-{tag}/", f"ref-{tag}/"
+    who_all = (OAIS, *REFERENCES)
+    prefixes = {who: f"{name}-{tag}-{i}/" for i, who in enumerate(who_all)}
+    downloads = {who: work / f"down-{tag}-{i}" for i, who in enumerate(who_all)}
     total = sum(size for _, size, _ in files)
+    expected = {f"{prefixes[OAIS]}{p.name}": sha for p, _, (sha, _fast) in files}
 
     def oais_store() -> None:
         items = [
-            WriteItem(key=f"{ours_prefix}{p.name}", size=s, sha256=sha, xxh3_128=fast, path=str(p))
+            WriteItem(key=f"{prefixes[OAIS]}{p.name}", size=s, sha256=sha, xxh3_128=fast, path=str(p))
             for p, s, (sha, fast) in files
         ]
         for _ in store.write(items):
             pass
 
-    def ref_store() -> None:
-        with create_transfer_manager(client, transfer) as manager:
-            futures = [manager.upload(str(p), bucket, f"{ref_prefix}{p.name}") for p, _, _ in files]
-            for f in futures:
-                f.result()
-
-    down_ours, down_ref = work / f"down-oais-{tag}", work / f"down-ref-{tag}"
-    down_ours.mkdir()
-    down_ref.mkdir()
-    expected = {f"{ours_prefix}{p.name}": sha for p, _, (sha, _fast) in files}
-
-    def oais_read(dest: bool) -> Callable[[], None]:
+    def oais_read(to_file: bool) -> Callable[[], None]:
         def run() -> None:
             items = [
-                ReadItem(key=k, dest=str(down_ours / k.rsplit("/", 1)[1]) if dest else None) for k in expected
+                ReadItem(key=k, dest=str(downloads[OAIS] / k.rsplit("/", 1)[1]) if to_file else None)
+                for k in expected
             ]
             for r in store.read(items):
                 if r.problem is not None or r.sha256 != expected[r.key]:
@@ -148,37 +190,79 @@ def _round(
 
         return run
 
-    def ref_read() -> None:
-        with create_transfer_manager(client, transfer) as manager:
-            futures = [
-                manager.download(bucket, f"{ref_prefix}{p.name}", str(down_ref / p.name)) for p, _, _ in files
-            ]
-            for f in futures:
-                f.result()
+    def ref_store(who: str) -> Callable[[], None]:
+        def run() -> None:
+            with create_transfer_manager(clients[who], transfer) as manager:
+                futures = [manager.upload(str(p), bucket, f"{prefixes[who]}{p.name}") for p, _, _ in files]
+                for f in futures:
+                    f.result()
 
-    times: dict[str, float] = {}
-    order = [("oais", oais_store), ("ref", ref_store)]
-    for who, fn in order if oais_first else reversed(order):
-        times[f"store_{who}"] = _timed(fn)
-    reads = [("oais", oais_read(True)), ("ref", ref_read)]
-    for who, fn in reads if oais_first else reversed(reads):
-        times[f"read_{who}"] = _timed(fn)
-    times["verify_oais"] = _timed(oais_read(False))
-    shutil.rmtree(down_ours)
-    shutil.rmtree(down_ref)
+        return run
+
+    def ref_download(who: str) -> Callable[[], None]:
+        def run() -> None:
+            with create_transfer_manager(clients[who], transfer) as manager:
+                futures = [
+                    manager.download(bucket, f"{prefixes[who]}{p.name}", str(downloads[who] / p.name))
+                    for p, _, _ in files
+                ]
+                for f in futures:
+                    f.result()
+
+        return run
+
+    def ref_get(who: str) -> Callable[[], None]:
+        client = clients[who]
+
+        def get(key: str, size: int) -> None:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+            got = 0
+            try:
+                while chunk := body.read(GET_CHUNK):
+                    got += len(chunk)
+            finally:
+                body.close()
+            if got != size:
+                raise SystemExit(f"bench: {key}: {got} of {size} bytes arrived")
+
+        def run() -> None:
+            with ThreadPoolExecutor(CONCURRENCY) as pool:
+                futures = [pool.submit(get, f"{prefixes[who]}{p.name}", s) for p, s, _ in files]
+                for f in futures:
+                    f.result()
+
+        return run
+
+    steps: dict[str, dict[str, Callable[[], None]]] = {
+        "store": {OAIS: oais_store, **{who: ref_store(who) for who in REFERENCES}},
+        "read": {OAIS: oais_read(True), **{who: ref_download(who) for who in REFERENCES}},
+        "verify": {OAIS: oais_read(False), **{who: ref_get(who) for who in REFERENCES}},
+    }
+    order = list(who_all) if oais_first else list(reversed(who_all))
+    times: dict[str, dict[str, float]] = {measure: {} for measure in steps}
+    try:
+        for folder in downloads.values():
+            folder.mkdir()
+        for measure, runs in steps.items():
+            for who in order:
+                times[measure][who] = _timed(runs[who])
+    finally:
+        for folder in downloads.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        for prefix in prefixes.values():
+            _delete_prefix(clients[PLAIN], bucket, prefix)
     mib = total / MiB
     print(
-        f"  {name}: store oais {mib / times['store_oais']:.0f} MiB/s, "
-        f"boto3 {mib / times['store_ref']:.0f} MiB/s; "
-        f"read back oais {mib / times['read_oais']:.0f} MiB/s "
-        f"(verify only {mib / times['verify_oais']:.0f}), "
-        f"boto3 {mib / times['read_ref']:.0f} MiB/s",
+        f"  {name} ({'oais first' if oais_first else 'oais last'}), MiB/s: "
+        + "; ".join(
+            f"{label} " + ", ".join(f"{who} {mib / times[measure][who]:.0f}" for who in who_all)
+            for measure, label in MEASURES.items()
+        ),
         flush=True,
     )
     return {
-        "store": times["store_ref"] / times["store_oais"],
-        "read": times["read_ref"] / times["read_oais"],
-        "verify": times["read_ref"] / times["verify_oais"],
+        measure: {who: times[measure][who] / times[measure][OAIS] for who in REFERENCES}
+        for measure in MEASURES
     }
 
 
@@ -203,9 +287,7 @@ def main() -> None:
         raise SystemExit(
             "bench: set OAIS_TEST_S3_* (or run bash ops/bench-s3.sh, which starts an RGW)"
         ) from None
-    client = _client(endpoint, key, secret)
     bucket = f"oais-bench-{secrets.token_hex(4)}"
-    client.create_bucket(Bucket=bucket)
     store = S3ObjectStore(
         "bench",
         endpoint=endpoint,
@@ -215,26 +297,45 @@ def main() -> None:
         part_size=PART,
         concurrency=CONCURRENCY,
     )
-    with tempfile.TemporaryDirectory(dir=args.work, prefix="oais-s3-bench-") as tmp:
-        work = Path(tmp)
-        sets = _make_data(work, args.only)
-        print(
-            f"part size {PART // MiB} MiB, {CONCURRENCY} in flight, {args.rounds} rounds; "
-            "ratio = oais / boto3"
-        )
-        for name, files in sets.items():
-            ratios: dict[str, list[float]] = {"store": [], "read": [], "verify": []}
-            for n in range(args.rounds):
-                for k, v in _round(name, files, store, client, bucket, work, oais_first=n % 2 == 0).items():
-                    ratios[k].append(v)
-            med = {k: statistics.median(v) for k, v in ratios.items()}
+    clients = {
+        PLAIN: _client(endpoint, key, secret, _plain_config()),
+        # The very configuration of the store's own client, whatever it is.
+        SAME: _client(endpoint, key, secret, store.client().meta.config),
+    }
+    clients[PLAIN].create_bucket(Bucket=bucket)
+    try:
+        with tempfile.TemporaryDirectory(dir=args.work, prefix="oais-s3-bench-") as tmp:
+            work = Path(tmp)
+            sets = _make_data(work, args.only)
             print(
-                f"{name}: store {med['store']:.2f}x  read back + verify {med['read']:.2f}x  "
-                f"(verify without writing a file {med['verify']:.2f}x)  [rounds: "
-                + ", ".join(f"{k} " + "/".join(f"{x:.2f}" for x in v) for k, v in ratios.items())
-                + "]",
-                flush=True,
+                f"part size {PART // MiB} MiB, {CONCURRENCY} in flight, {args.rounds} rounds; "
+                "ratio = oais throughput / reference throughput"
             )
+            for name, files in sets.items():
+                ratios: dict[str, dict[str, list[float]]] = {
+                    measure: {who: [] for who in REFERENCES} for measure in MEASURES
+                }
+                for n in range(args.rounds):
+                    got = _round(name, files, store, clients, bucket, work, oais_first=n % 2 == 0)
+                    for measure, by_ref in got.items():
+                        for who, ratio in by_ref.items():
+                            ratios[measure][who].append(ratio)
+                rounds = f"{args.rounds} round{'s' if args.rounds != 1 else ''}"
+                print(f"{name}: oais / reference, median over {rounds} [each round]:")
+                for measure, label in MEASURES.items():
+                    print(
+                        f"  {label:<29}"
+                        + "   ".join(
+                            f"vs {who} {statistics.median(ratios[measure][who]):.2f}x ["
+                            + " ".join(f"{x:.2f}" for x in ratios[measure][who])
+                            + "]"
+                            for who in REFERENCES
+                        ),
+                        flush=True,
+                    )
+    finally:
+        _delete_prefix(clients[PLAIN], bucket)
+        clients[PLAIN].delete_bucket(Bucket=bucket)
 
 
 if __name__ == "__main__":

@@ -527,7 +527,7 @@ cmd_status() {
       down=1
     fi
   done
-  if [ "$down" = 0 ] && (exec 3<>"/dev/tcp/$IP/$RGW_PORT") 2>/dev/null; then
+  if [ "$down" = 0 ] && port_in_use "$RGW_PORT"; then
     echo "S3        http://$IP:$RGW_PORT"
   else
     echo "S3        not answering on http://$IP:$RGW_PORT"

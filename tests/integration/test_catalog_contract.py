@@ -13,13 +13,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
+from psycopg import sql
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from oais.adapters.catalog.memory import in_memory_unit_of_work_factory
 from oais.adapters.catalog.migrations import upgrade
-from oais.adapters.catalog.repository import SqlAipRepository
-from oais.adapters.catalog.uow import SqlUnitOfWorkFactory, sql_unit_of_work_factory
+from oais.adapters.catalog.uow import sql_unit_of_work_factory
 from oais.domain.errors import CatalogError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import issue
@@ -175,6 +174,37 @@ BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postg
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+@pytest.fixture(scope="session")
+def postgres_en_url(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL database whose default collation is ICU's ``en-US``, dropped afterwards.
+
+    Databases made from template1 usually sort by code point ("C" or "C.UTF-8"), where any order by
+    text looks right. Under ``en-US``, "Z" sorts after "a" and "é" before "f": the catalog must
+    still give the order it gives on SQLite and in memory.
+    """
+    admin = make_url(postgres_url).set(drivername="postgresql")
+    name = f"{admin.database}_en"
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL(
+                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' "
+                "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            ).format(sql.Identifier(name))
+        )
+    try:
+        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        with psycopg.connect(admin.set(database=name).render_as_string(hide_password=False)) as connection:
+            row = connection.execute("SELECT 'Z' < 'a', 'f' < 'é'").fetchone()
+        assert row == (False, False), f"{name} sorts by code point: it cannot tell a missing COLLATE"
+        yield url
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 def _catalog(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[UnitOfWorkFactory]:
@@ -184,7 +214,7 @@ def _catalog(
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('catalog') / 'catalog.db'}"
     else:
-        url = reset_postgres(request.getfixturevalue("postgres_url"))
+        url = reset_postgres(request.getfixturevalue("postgres_en_url"))
     upgrade(url)
     factory = sql_unit_of_work_factory(url)
     try:
@@ -801,7 +831,6 @@ def test_segments_read_back_by_sequence_number_per_location(catalog: UnitOfWorkF
         nothing = uow.aips.segments("nowhere")
 
     assert local == [segment(1), segment(2), segment(3)]
-    assert local[0].previous is None and local[1].previous == local[0].sha256
     assert local[0].created.utcoffset() == timedelta(0)
     assert replica == [segment(1, "s3-a")]
     assert nothing == []
@@ -849,20 +878,18 @@ def test_versions_gives_every_version_by_aip_oldest_first_then_by_version(catalo
     assert listed[0] == make_record("aip-old", 1, created=T0 - timedelta(days=1)).version
 
 
-def test_versions_reads_page_after_page_in_the_same_order(sql_catalog: UnitOfWorkFactory) -> None:
-    # Pages of two, so that pages end inside an AIP and between AIPs created at the same time.
+def test_versions_orders_aips_created_at_the_same_time_by_id(catalog: UnitOfWorkFactory) -> None:
     records = [
         make_record(aip_id, version, created=T0 + timedelta(days=day))
         for aip_id, day, count in (("aip-c", 0, 3), ("aip-a", 0, 2), ("aip-b", 1, 1), ("aip-d", -1, 2))
         for version in range(1, count + 1)
     ]
-    commit(sql_catalog, *records)
-    assert isinstance(sql_catalog, SqlUnitOfWorkFactory)
+    commit(catalog, *records)
 
-    with Session(sql_catalog.engine) as session:
-        paged = list(SqlAipRepository(session, batch_size=2).versions())
+    with catalog() as uow:
+        listed = list(uow.aips.versions())
 
-    assert [(v.aip_id, v.version) for v in paged] == [
+    assert [(v.aip_id, v.version) for v in listed] == [
         ("aip-d", 1),
         ("aip-d", 2),
         ("aip-a", 1),
@@ -872,6 +899,39 @@ def test_versions_reads_page_after_page_in_the_same_order(sql_catalog: UnitOfWor
         ("aip-c", 3),
         ("aip-b", 1),
     ]
+
+
+def test_ids_and_locations_sort_by_code_point_whatever_the_database_collation(
+    catalog: UnitOfWorkFactory,
+) -> None:
+    # Code point order: "Z" < "a" < "f" < "é". A natural-language collation (en-US) would give
+    # a < é < f < Z instead. Every AIP is created at the same time, so its id decides.
+    ids = ["aip-f", "aip-Z", "aip-é", "aip-a"]
+    by_code_point = ["aip-Z", "aip-a", "aip-f", "aip-é"]
+    locations = ["tape", "Z-vault", "é-site", "f-site"]
+    fingerprint = "ef" * 32
+    held = [copy_at(where) for where in locations]
+    with catalog() as uow:
+        for aip_id in ids:
+            uow.aips.add(make_record(aip_id, created=T0, fingerprint=fingerprint, copies=held))
+            uow.aips.add_rejection(rejection(f"urn:{aip_id}", T0))
+        uow.commit()
+
+    with catalog() as uow:
+        listed = [aip.aip_id for aip, _ in uow.aips.list()]
+        versions = [v.aip_id for v in uow.aips.versions()]
+        every = [(aip_id, copy.location) for aip_id, _, copy in uow.aips.copies()]
+        at_z = [aip_id for aip_id, _, _ in uow.aips.copies("Z-vault")]
+        found = uow.aips.find_by_fingerprint(fingerprint)
+        rejected = [r.identifier for r in uow.aips.rejections()]
+        record = uow.aips.get("aip-a")
+
+    assert listed == versions == at_z == by_code_point
+    assert every == [(aip_id, where) for aip_id in by_code_point for where in sorted(locations)]
+    assert sorted(locations) == ["Z-vault", "f-site", "tape", "é-site"]
+    assert found is not None and found.aip_id == "aip-Z"
+    assert rejected == [f"urn:{aip_id}" for aip_id in by_code_point]
+    assert record is not None and [c.location for c in record.copies] == sorted(locations)
 
 
 IS_NOT_EMPTY_AFTER: dict[str, Callable[[AipRepository], None]] = {

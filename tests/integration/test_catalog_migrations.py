@@ -221,3 +221,14 @@ def test_downgrade_to_0001_drops_the_new_tables_and_keeps_the_prefixes(empty_dat
         engine.dispose()
     upgrade(empty_database)  # and back up: the prefixes are kept, the copy is made again
     assert current_revision(empty_database) == head_revision()
+    catalog = sql_unit_of_work_factory(empty_database)
+    try:
+        with catalog() as uow:
+            at_local = uow.aips.copies()
+    finally:
+        catalog.dispose()
+    version = make_record("aip-1").version
+    again = Copy(
+        location="local", stored=version.created, verified=version.created, objects=4 + 5, bytes=version.bytes
+    )
+    assert at_local == [("aip-1", 1, again)]

@@ -12,9 +12,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING, Self
 
-from oais.adapters.catalog.records import check_copy, check_events, check_record, check_segment, utc
+from oais.adapters.catalog.records import (
+    NO_SUCH_VERSION,
+    REFUSALS,
+    check_copy,
+    check_events,
+    check_record,
+    check_rejection,
+    check_segment,
+)
 from oais.domain.errors import CatalogError
 from oais.domain.packages import Aip, AipRecord, AipVersion, Rejection
 from oais.domain.ports import AipRepository
@@ -36,7 +45,8 @@ class _State:
     """
 
     aips: dict[str, Aip] = field(default_factory=dict)
-    #: Each version as ingested: its record's events, agents and files (copies are kept below).
+    #: Each version as ingested: its record's events, agents and files, without copies (those are
+    #: only in ``copies``, below, which ``put_copy`` updates).
     versions: dict[_VersionKey, AipRecord] = field(default_factory=dict)
     #: Events recorded after ingest, in the order they were recorded.
     later_events: dict[_VersionKey, tuple[Event, ...]] = field(default_factory=dict)
@@ -118,15 +128,13 @@ class InMemoryAipRepository:
         """
 
         def prepare() -> _Write:
-            stored = rejection.model_copy(
-                update={"date_time": utc(rejection.date_time, f"rejection {rejection.identifier} time")}
-            )
+            check_rejection(rejection)
+            stored = rejection.model_copy(update={"date_time": rejection.date_time.astimezone(UTC)})
 
             def check(state: _State) -> None:
                 if stored.identifier in state.rejections:
                     raise CatalogError(
-                        f"cannot record rejection {stored.identifier}: "
-                        "a rejection with this identifier is already recorded"
+                        f"cannot record rejection {stored.identifier}: {REFUSALS['pk_rejections']}"
                     )
 
             def apply(state: _State) -> None:
@@ -153,15 +161,13 @@ class InMemoryAipRepository:
 
         def prepare() -> _Write:
             check_events(aip_id, version, events, agents)
-            stored = tuple(e.model_copy(update={"date_time": utc(e.date_time, "event time")}) for e in events)
+            stored = tuple(_normalise_event(e) for e in events)
             given = tuple(agents)
 
             def check(state: _State) -> None:
                 _require_version(state, aip_id, version, what)
                 if any(e.identifier in state.event_ids for e in stored):
-                    raise CatalogError(
-                        f"cannot {what}: an event with one of these identifiers is already recorded"
-                    )
+                    raise CatalogError(f"cannot {what}: {REFUSALS['pk_events']}")
 
             def apply(state: _State) -> None:
                 for agent in given:
@@ -212,14 +218,14 @@ class InMemoryAipRepository:
 
         def prepare() -> _Write:
             check_segment(segment)
-            stored = segment.model_copy(update={"created": utc(segment.created, "segment creation time")})
+            stored = segment.model_copy(update={"created": segment.created.astimezone(UTC)})
             key = (stored.location, stored.sequence)
 
             def check(state: _State) -> None:
                 if key in state.segments:
                     raise CatalogError(
-                        f"cannot record event log segment {stored.sequence} of {stored.location}: this "
-                        "location already has an event log segment with this sequence number"
+                        f"cannot record event log segment {stored.sequence} of {stored.location}: "
+                        + REFUSALS["pk_event_log_segments"]
                     )
 
             def apply(state: _State) -> None:
@@ -437,27 +443,35 @@ class InMemoryUnitOfWork:
         self._repository.discard()
 
 
+# The _normalise functions take what the check_ functions of records.py accepted: aware times only.
+# Times are kept in UTC, as the database returns them.
+
+
 def _normalise(record: AipRecord) -> AipRecord:
     # Deep enough a copy that the caller mutating its lists cannot change the catalog.
     aip, version = record.aip, record.version
     return AipRecord(
-        aip=aip.model_copy(update={"created": utc(aip.created, "AIP creation time")}),
-        version=version.model_copy(update={"created": utc(version.created, "version creation time")}),
+        aip=aip.model_copy(update={"created": aip.created.astimezone(UTC)}),
+        version=version.model_copy(update={"created": version.created.astimezone(UTC)}),
         files=list(record.files),
-        events=[e.model_copy(update={"date_time": utc(e.date_time, "event time")}) for e in record.events],
+        events=[_normalise_event(e) for e in record.events],
         agents=list(record.agents),
         copies=[_normalise_copy(c) for c in record.copies],
     )
 
 
+def _normalise_event(event: Event) -> Event:
+    return event.model_copy(update={"date_time": event.date_time.astimezone(UTC)})
+
+
 def _normalise_copy(copy: Copy) -> Copy:
-    verified = None if copy.verified is None else utc(copy.verified, "copy verification time")
-    return copy.model_copy(update={"stored": utc(copy.stored, "copy storage time"), "verified": verified})
+    verified = None if copy.verified is None else copy.verified.astimezone(UTC)
+    return copy.model_copy(update={"stored": copy.stored.astimezone(UTC), "verified": verified})
 
 
 def _require_version(state: _State, aip_id: str, version: int, what: str) -> None:
     if (aip_id, version) not in state.versions:
-        raise CatalogError(f"cannot {what}: there is no such AIP version in the catalog")
+        raise CatalogError(f"cannot {what}: {NO_SUCH_VERSION}")
 
 
 def _version_order(state: _State, key: _VersionKey) -> tuple[object, ...]:
@@ -469,10 +483,9 @@ def _refuse_conflicts(state: _State, record: AipRecord) -> None:
     aip_id, number = record.aip.aip_id, record.version.version
     name = f"AIP {aip_id} version {number}"
     if (aip_id, number) in state.versions:
-        raise CatalogError(f"cannot add {name}: this AIP version is already in the catalog")
-    taken = [e.identifier for e in record.events if e.identifier in state.event_ids]
-    if taken:
-        raise CatalogError(f"cannot add {name}: an event with one of these identifiers is already recorded")
+        raise CatalogError(f"cannot add {name}: {REFUSALS['uq_aip_versions_aip_id_version']}")
+    if any(e.identifier in state.event_ids for e in record.events):
+        raise CatalogError(f"cannot add {name}: {REFUSALS['pk_events']}")
 
 
 def _apply(state: _State, record: AipRecord) -> None:
@@ -489,7 +502,7 @@ def _apply(state: _State, record: AipRecord) -> None:
     for agent in record.agents:
         state.agents.setdefault(agent.identifier, agent)
     state.event_ids.update(e.identifier for e in record.events)
-    state.versions[(aip_id, number)] = record
+    state.versions[(aip_id, number)] = record.model_copy(update={"copies": []})
     for copy in record.copies:
         state.copies[(aip_id, number, copy.location)] = copy
 

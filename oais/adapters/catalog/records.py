@@ -1,7 +1,9 @@
-"""Rules every catalog implementation applies to what it is given, and shared encodings.
+"""Rules every catalog implementation applies to what it is given, its refusals, and shared encodings.
 
-The in-memory fake and the SQL repository both call :func:`check_record`, so that a record the fake
-accepts is never one the database refuses (and the other way round): the contract tests rely on it.
+The in-memory fake and the SQL repository both call the ``check_`` functions before writing, so that
+a write the fake accepts is never one the database refuses (and the other way round): the contract
+tests rely on it. The checks are where a time without a time zone is refused; what passes them is
+time-zone aware. Both give the texts of :data:`REFUSALS` when a write conflicts with the catalog.
 """
 
 from __future__ import annotations
@@ -9,35 +11,32 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from oais.domain.errors import CatalogError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
-from oais.domain.packages import AipRecord
+from oais.domain.packages import AipRecord, Rejection
 from oais.domain.premis import Agent, Event
 from oais.domain.storage import Copy, Segment
 
 #: The algorithms kept as columns of the files table; others go to the digest table.
 COLUMN_ALGORITHMS = (DigestAlgorithm.SHA256, DigestAlgorithm.XXH3_128)
 
-
-def utc(value: datetime, what: str) -> datetime:
-    """``value`` converted to UTC.
-
-    Args:
-        value: a time-zone aware datetime.
-        what: what the time is, for the error message.
-
-    Returns:
-        The same instant with ``tzinfo=UTC``.
-
-    Raises:
-        CatalogError: if ``value`` is naive (its instant is unknown).
-    """
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise CatalogError(f"{what} {value.isoformat()} has no time zone; the catalog stores instants")
-    return value.astimezone(UTC)
+#: Why a write is refused, by the name of the database constraint it would break. The SQL
+#: repository explains a refused statement with it; the in-memory catalog gives the same texts for
+#: the same refusals.
+REFUSALS = {
+    "uq_aip_versions_aip_id_version": "this AIP version is already in the catalog",
+    "pk_aips": "the AIP was added by another transaction at the same time",
+    "pk_events": "an event with one of these identifiers is already recorded",
+    "uq_files_version_id_path": "a file path is listed twice",
+    "pk_rejections": "a rejection with this identifier is already recorded",
+    "pk_agents": "an agent was added by another transaction at the same time",
+    "pk_event_log_segments": "this location already has an event log segment with this sequence number",
+}
+#: Why a write about an AIP version that is not in the catalog is refused.
+NO_SUCH_VERSION = "there is no such AIP version in the catalog"
 
 
 def check_record(record: AipRecord) -> None:
@@ -113,6 +112,20 @@ def check_copy(aip_id: str, version: int, copy: Copy) -> None:
             f"cannot record the copy of AIP {aip_id} version {version} at {copy.location}: "
             + "; ".join(problems)
         )
+
+
+def check_rejection(rejection: Rejection) -> None:
+    """Refuse a rejection whose time has no time zone.
+
+    Args:
+        rejection: the rejection.
+
+    Raises:
+        CatalogError: naming the time.
+    """
+    problems = _naive("time", rejection.date_time)
+    if problems:
+        raise CatalogError(f"cannot record rejection {rejection.identifier}: " + "; ".join(problems))
 
 
 def check_segment(segment: Segment) -> None:

@@ -14,24 +14,25 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from itertools import islice
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Insert, SQLColumnExpression, func, insert, select, tuple_, update
+from sqlalchemy import Insert, SQLColumnExpression, Table, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from oais.adapters.catalog.records import (
     COLUMN_ALGORITHMS,
+    NO_SUCH_VERSION,
+    REFUSALS,
     check_copy,
     check_events,
     check_record,
+    check_rejection,
     check_segment,
     issues_from_json,
     issues_to_json,
-    utc,
 )
 from oais.adapters.catalog.rows import (
     AgentRow,
@@ -60,18 +61,7 @@ BATCH_SIZE = 5_000
 
 _T = TypeVar("_T")
 
-# What each named constraint protects, to tell the caller what was refused rather than how.
-_CONSTRAINTS = {
-    "uq_aip_versions_aip_id_version": "this AIP version is already in the catalog",
-    "pk_aips": "the AIP was added by another transaction at the same time",
-    "pk_events": "an event with one of these identifiers is already recorded",
-    "uq_files_version_id_path": "a file path is listed twice",
-    "pk_rejections": "a rejection with this identifier is already recorded",
-    "pk_agents": "an agent was added by another transaction at the same time",
-    "pk_copies": "this copy was recorded by another transaction at the same time",
-    "pk_event_log_segments": "this location already has an event log segment with this sequence number",
-}
-# SQLite names the columns, not the constraint.
+# SQLite names the columns, not the constraint (REFUSALS says what each constraint protects).
 _SQLITE_COLUMNS = {
     "aip_versions.aip_id, aip_versions.version": "uq_aip_versions_aip_id_version",
     "aips.id": "pk_aips",
@@ -79,7 +69,6 @@ _SQLITE_COLUMNS = {
     "files.version_id, files.path": "uq_files_version_id_path",
     "rejections.identifier": "pk_rejections",
     "agents.identifier": "pk_agents",
-    "copies.version_id, copies.location": "pk_copies",
     "event_log_segments.location, event_log_segments.sequence": "pk_event_log_segments",
 }
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
@@ -100,8 +89,8 @@ def describe_integrity_error(exc: IntegrityError) -> str:
     if name is None:
         match = _SQLITE_UNIQUE.search(str(orig))
         name = _SQLITE_COLUMNS.get(match.group(1)) if match else None
-    if name in _CONSTRAINTS:
-        return f"{_CONSTRAINTS[name]} ({name})"
+    if name in REFUSALS:
+        return f"{REFUSALS[name]} ({name})"
     return f"the database refused it: {str(orig).strip().splitlines()[0]}"
 
 
@@ -179,7 +168,7 @@ class SqlAipRepository:
             )
         )
         if exists is not None:
-            raise CatalogError(f"cannot add {name}: {_CONSTRAINTS['uq_aip_versions_aip_id_version']}")
+            raise CatalogError(f"cannot add {name}: {REFUSALS['uq_aip_versions_aip_id_version']}")
         known_aip = session.scalar(select(AipRow.id).where(AipRow.id == aip.aip_id))
         if known_aip is None:
             session.execute(
@@ -234,25 +223,17 @@ class SqlAipRepository:
             }
             for a in agents
         ]
-        agents_table = table(AgentRow)
-        dialect = self._session.get_bind().dialect.name
         # ON CONFLICT DO NOTHING lets two transactions add the same shared agent without either
-        # failing; other databases fall back to inserting those not seen yet.
-        statement: Insert
-        if dialect == "postgresql":
-            statement = postgresql.insert(agents_table).on_conflict_do_nothing(index_elements=["identifier"])
-        elif dialect == "sqlite":
-            statement = sqlite.insert(agents_table).on_conflict_do_nothing(index_elements=["identifier"])
-        else:
-            known = set(
-                self._session.scalars(
-                    select(AgentRow.identifier).where(AgentRow.identifier.in_([a.identifier for a in agents]))
-                )
-            )
-            rows = [row for row in rows if row["identifier"] not in known]
-            statement = insert(agents_table)
-        if rows:
-            self._session.execute(statement, rows)
+        # failing.
+        statement = self._upsert(table(AgentRow)).on_conflict_do_nothing(index_elements=["identifier"])
+        self._session.execute(statement, rows)
+
+    def _upsert(self, into: Table) -> postgresql.Insert | sqlite.Insert:
+        """An INSERT into ``into`` that can say what to do ON CONFLICT (the catalog's two databases
+        both can; :func:`~oais.adapters.catalog.engine.make_engine` accepts no other)."""
+        if self._session.get_bind().dialect.name == "postgresql":
+            return postgresql.insert(into)
+        return sqlite.insert(into)
 
     def _add_files(self, version_id: int, files: Sequence[FileEntry]) -> None:
         # Plain executemany, no RETURNING: with RETURNING, SQLAlchemy switches to multi-row VALUES
@@ -330,7 +311,7 @@ class SqlAipRepository:
                 fails. The unit of work is rolled back.
         """
         with self._refused_voids_all(f"record rejection {rejection.identifier}"):
-            date_time = utc(rejection.date_time, f"rejection {rejection.identifier} time")
+            check_rejection(rejection)
             self._session.execute(
                 insert(table(RejectionRow)),
                 {
@@ -338,7 +319,7 @@ class SqlAipRepository:
                     "sip_path": rejection.sip_path,
                     "producer": rejection.producer,
                     "title": rejection.title,
-                    "date_time": date_time,
+                    "date_time": rejection.date_time,
                     "issues": issues_to_json(rejection.issues),
                 },
             )
@@ -363,14 +344,19 @@ class SqlAipRepository:
         what = f"record events of AIP {aip_id} version {version}"
         with self._refused_voids_all(what):
             check_events(aip_id, version, events, agents)
-            self._version_id(aip_id, version, what)
-            last = self._session.scalar(
-                select(func.max(EventRow.position)).where(
-                    EventRow.aip_id == aip_id, EventRow.version == version
-                )
+            # One query: whether the version exists, and the last position of its events.
+            last = (
+                select(func.max(EventRow.position))
+                .where(EventRow.aip_id == aip_id, EventRow.version == version)
+                .scalar_subquery()
             )
+            found = self._session.execute(
+                select(last).where(AipVersionRow.aip_id == aip_id, AipVersionRow.version == version)
+            ).first()
+            if found is None:
+                raise CatalogError(f"cannot {what}: {NO_SUCH_VERSION}")
             self._add_agents(agents)
-            self._add_events(aip_id, version, events, first=0 if last is None else last + 1)
+            self._add_events(aip_id, version, events, first=0 if found[0] is None else found[0] + 1)
 
     def put_copy(self, aip_id: str, version: int, copy: Copy) -> None:
         """Record a copy of a version at a location, replacing what was known about that location.
@@ -381,24 +367,27 @@ class SqlAipRepository:
             copy: the copy (one per location: a copy already recorded there is replaced).
 
         Raises:
-            CatalogError: if there is no such version, a time of the copy has no time zone, another
-                transaction recorded the same copy meanwhile, or the database fails. The unit of
-                work is rolled back.
+            CatalogError: if there is no such version, a time of the copy has no time zone, or the
+                database fails. The unit of work is rolled back.
         """
         what = f"record the copy of AIP {aip_id} version {version} at {copy.location}"
         with self._refused_voids_all(what):
             check_copy(aip_id, version, copy)
-            version_id = self._version_id(aip_id, version, what)
             copies = table(CopyRow)
-            # Update, then insert if there was nothing to update: portable, and a concurrent insert
-            # of the same copy is refused by the primary key rather than lost.
-            result = self._session.execute(
-                update(copies)
-                .where(copies.c.version_id == version_id, copies.c.location == copy.location)
-                .values(stored=copy.stored, verified=copy.verified, objects=copy.objects, bytes=copy.bytes)
+            values = _copy_values(copy)
+            # One statement: INSERT ... SELECT from the version (no row if there is no such version),
+            # updating the copy already recorded at that location, if any (a concurrent transaction
+            # recording the same copy waits for this one and then replaces it, rather than failing).
+            source = select(
+                AipVersionRow.id, *(literal(value, copies.c[name].type) for name, value in values.items())
+            ).where(AipVersionRow.aip_id == aip_id, AipVersionRow.version == version)
+            statement = self._upsert(copies).from_select(["version_id", *values], source)
+            statement = statement.on_conflict_do_update(
+                index_elements=["version_id", "location"],
+                set_={name: statement.excluded[name] for name in values if name != "location"},
             )
-            if cast(CursorResult[Any], result).rowcount == 0:
-                self._add_copies(version_id, [copy])
+            if self._session.execute(statement.returning(copies.c.version_id)).first() is None:
+                raise CatalogError(f"cannot {what}: {NO_SUCH_VERSION}")
 
     def add_segment(self, segment: Segment) -> None:
         """Remember an event log segment written to a location.
@@ -426,28 +415,9 @@ class SqlAipRepository:
                 },
             )
 
-    def _version_id(self, aip_id: str, version: int, what: str) -> int:
-        version_id = self._session.scalar(
-            select(AipVersionRow.id).where(AipVersionRow.aip_id == aip_id, AipVersionRow.version == version)
-        )
-        if version_id is None:
-            raise CatalogError(f"cannot {what}: there is no such AIP version in the catalog")
-        return version_id
-
     def _add_copies(self, version_id: int, copies: Sequence[Copy]) -> None:
         self._execute_many(
-            insert(table(CopyRow)),
-            (
-                {
-                    "version_id": version_id,
-                    "location": c.location,
-                    "stored": c.stored,
-                    "verified": c.verified,
-                    "objects": c.objects,
-                    "bytes": c.bytes,
-                }
-                for c in copies
-            ),
+            insert(table(CopyRow)), ({"version_id": version_id, **_copy_values(c)} for c in copies)
         )
 
     def _text_key(self, column: SQLColumnExpression[str]) -> SQLColumnExpression[str]:
@@ -696,10 +666,10 @@ class SqlAipRepository:
         ]
 
     def versions(self) -> Iterator[AipVersion]:
-        """Every AIP version, read a page at a time (iterate within the unit of work).
+        """Every AIP version, read in one query.
 
-        Each page is a query of its own that starts after the last version of the page before, so
-        that no cursor stays open between pages: the caller may write and commit while iterating.
+        Every row is fetched before the first version is given, so that no cursor stays open: the
+        caller may write and commit while iterating.
 
         Returns:
             The versions, by AIP (oldest first, ties in creation time by AIP id), then by version.
@@ -707,26 +677,16 @@ class SqlAipRepository:
         Raises:
             CatalogError: if the database fails.
         """
-        order = (AipRow.created, self._text_key(AipRow.id), AipVersionRow.version)
-        page = (
-            select(*_VERSION_COLUMNS, AipRow.created.label("aip_created"))
+        query = (
+            select(*_VERSION_COLUMNS)
             .join(AipRow, AipRow.id == AipVersionRow.aip_id)
-            .order_by(*order)
-            .limit(self._batch_size)
+            .order_by(AipRow.created, self._text_key(AipRow.id), AipVersionRow.version)
         )
-        after: tuple[datetime, str, int] | None = None
-        while True:
-            query = page if after is None else page.where(tuple_(*order) > after)
-            try:
-                rows = self._session.execute(query).all()
-            except SQLAlchemyError as exc:
-                raise CatalogError(f"cannot list the AIP versions: {exc}") from exc
-            for row in rows:
-                yield _version(row)
-            if len(rows) < self._batch_size:
-                return
-            last = rows[-1]
-            after = (last.aip_created, last.aip_id, last.version)
+        try:
+            rows = self._session.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"cannot list the AIP versions: {exc}") from exc
+        return iter([_version(row) for row in rows])
 
     def copies(self, location: str | None = None) -> list[tuple[str, int, Copy]]:
         """The copies of every version, or of every version at one location.
@@ -879,6 +839,17 @@ def _version(row: Any) -> AipVersion:
         payload_fingerprint=row.payload_fingerprint,
         location=row.location,
     )
+
+
+def _copy_values(copy: Copy) -> dict[str, Any]:
+    """The columns of a copy's row, but for its version's id."""
+    return {
+        "location": copy.location,
+        "stored": copy.stored,
+        "verified": copy.verified,
+        "objects": copy.objects,
+        "bytes": copy.bytes,
+    }
 
 
 def _copy(row: Any) -> Copy:

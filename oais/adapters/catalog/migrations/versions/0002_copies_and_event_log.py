@@ -21,8 +21,10 @@ version gets a ``copies`` row for the location named ``local``:
   tag and metadata objects besides its files: ``bagit.txt``, ``bag-info.txt``,
   ``manifest-sha256.txt``, ``tagmanifest-sha256.txt`` and ``data/metadata/premis.xml`` (a submitted
   bag's own tag files are files of the version already, under ``data/metadata/submission/``);
-- ``bytes``: the version's bytes, i.e. its files only: the sizes of the five tag and metadata
-  objects were never recorded. The figure is corrected when the copy is next verified and recorded.
+- ``bytes``: the version's bytes, i.e. the sizes of its files only: the sizes of the five tag and
+  metadata objects were never recorded. A migrated copy therefore counts fewer bytes than the bag
+  holds (by the size of those five objects), and keeps that figure: verifying a copy records when
+  it was verified, not its size. Copies recorded by this release count every object they hold.
 
 A location that does not end with its version's ``aips/<aip id>/v<version>`` cannot have been
 written by the previous release: the upgrade then stops, naming the first few, and changes nothing.
