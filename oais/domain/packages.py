@@ -93,6 +93,9 @@ class FileEntry(BaseModel):
     #: Where the file is stored in the bag when not at data/objects/<path> (a submitted bag's tag
     #: files are kept under data/metadata/submission/).
     stored_path: str | None = None
+    #: The earlier version whose objects hold this file when this version reuses it (listed in the
+    #: version's fetch.txt); None when the file is stored with its own version.
+    stored_version: int | None = None
 
     @property
     def bag_path(self) -> str:

@@ -31,6 +31,7 @@ from oais.domain.packages import (
 from oais.domain.premis import Agent, Event
 from oais.domain.storage import (
     Copy,
+    Hashed,
     LocationInfo,
     ObjectInfo,
     ReadItem,
@@ -398,6 +399,33 @@ class ObjectStore(Protocol):
         Raises:
             StorageError: the location as a whole failed (unreachable, credentials refused), or a
                 destination file cannot be written.
+        """
+        ...
+
+    def hash_objects(
+        self,
+        keys: Sequence[str],
+        algorithm: DigestAlgorithm,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[Hashed]:
+        """Read objects whole and compute each one's digest in ``algorithm``, keeping no bytes (audits).
+
+        A local location reads in the calling thread, one object after another (the audit spreads
+        batches over processes); a remote one keeps ``concurrency`` requests in flight. A missing or
+        unreadable object is reported in its result, not raised.
+
+        Args:
+            keys: the objects to hash.
+            algorithm: the digest to compute (sha256 for a deep audit, xxh3_128 for a quick one).
+            progress: called with a number of bytes in the thread that read them, as they are read;
+                it may block, which slows reading down (how read budgets are kept).
+
+        Returns:
+            One result per key, in any order, as each completes.
+
+        Raises:
+            StorageError: a key is invalid or the location as a whole failed (unreachable,
+                credentials refused).
         """
         ...
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -169,6 +170,15 @@ class ReadResult(BaseModel):
     sha256: str | None = None
     #: None if the object was read whole; otherwise "missing" or a one-line reason.
     problem: str | None = None
+
+
+class Hashed(NamedTuple):
+    """What hashing one stored object found (a plain tuple: audits produce billions of these)."""
+
+    key: str
+    size: int  # bytes read (for a problem: how many were read before it)
+    digest: str | None  # lower-case hexadecimal digest in the algorithm asked for; None with a problem
+    problem: str | None  # None if read whole; otherwise "missing" or a one-line reason
 
 
 class Copy(BaseModel):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from oais.adapters.catalog.engine import make_engine
 from oais.adapters.catalog.migrations import alembic_config, current_revision, head_revision, upgrade
+from oais.adapters.catalog import repository as repository_module
 from oais.adapters.catalog.repository import SqlAipRepository
 from oais.adapters.catalog.rows import Base
 from oais.adapters.catalog.uow import sql_unit_of_work_factory
@@ -26,6 +27,9 @@ from tests.integration.test_catalog_contract import T0, make_record, reset_postg
 
 TABLES = {
     "aips",
+    "audit_slices",
+    "audit_findings",
+    "audit_sweeps",
     "aip_versions",
     "aip_version_agents",
     "files",
@@ -124,6 +128,10 @@ def migrate(url: str, revision: str, *, down: bool = False) -> None:
 def add_at_revision_0001(url: str, *records: AipRecord) -> None:
     """Write versions as the previous release did: the same rows, with the store's path as location."""
     engine = make_engine(url)
+    # Revision 0001 has no files.stored_version (added by 0003): write the rows without it.
+    later = {"stored_version"}
+    original = repository_module._file_row
+    repository_module._file_row = lambda v, f: {k: x for k, x in original(v, f).items() if k not in later}
     try:
         with Session(engine) as session:
             repository = SqlAipRepository(session)
@@ -131,6 +139,7 @@ def add_at_revision_0001(url: str, *records: AipRecord) -> None:
                 repository.add(record)  # no copies: nothing touches the tables 0002 adds
             session.commit()
     finally:
+        repository_module._file_row = original
         engine.dispose()
 
 
@@ -214,7 +223,14 @@ def test_downgrade_to_0001_drops_the_new_tables_and_keeps_the_prefixes(empty_dat
     assert current_revision(empty_database) == "0001"
     engine = make_engine(empty_database)
     try:
-        assert set(inspect(engine).get_table_names()) == TABLES - {"copies", "event_log_segments"}
+        assert set(inspect(engine).get_table_names()) == TABLES - {
+            "copies",
+            "event_log_segments",
+            "audit_slices",
+            "audit_findings",
+            "audit_sweeps",
+        }
+        assert "stored_version" not in {c["name"] for c in inspect(engine).get_columns("files")}
         with engine.connect() as connection:
             assert connection.execute(text("SELECT location FROM aip_versions")).scalar() == "aips/aip-1/v1"
     finally:

@@ -530,11 +530,14 @@ class SqlAipRepository:
                 FileRow.format_tool,
                 FileRow.format_issues,
                 FileRow.stored_path,
+                FileRow.stored_version,
             )
             .where(FileRow.version_id == version_id)
             .order_by(FileRow.id)
         )
-        for file_id, path, size, sha256, xxh3, *format_key, stored_path in self._session.execute(query):
+        for file_id, path, size, sha256, xxh3, *format_key, stored_path, stored_version in self._session.execute(
+            query
+        ):
             key = tuple(format_key)
             facts = formats.get(key)
             if facts is None:
@@ -556,7 +559,14 @@ class SqlAipRepository:
                 digests[DigestAlgorithm.XXH3_128] = xxh3
             digests.update(extra.get(file_id, {}))
             files.append(
-                FileEntry(path=path, size=size, digests=digests, format=facts, stored_path=stored_path)
+                FileEntry(
+                    path=path,
+                    size=size,
+                    digests=digests,
+                    format=facts,
+                    stored_path=stored_path,
+                    stored_version=stored_version,
+                )
             )
         return files
 
@@ -880,4 +890,5 @@ def _file_row(version_id: int, entry: FileEntry) -> dict[str, Any]:
         "format_tool": facts.tool,
         "format_issues": issues_to_json(facts.issues),
         "stored_path": entry.stored_path,
+        "stored_version": entry.stored_version,
     }

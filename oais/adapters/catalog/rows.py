@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -147,6 +148,9 @@ class FileRow(Base):
     format_tool: Mapped[str] = mapped_column(Text)
     format_issues: Mapped[str] = mapped_column(Text)  # JSON array of Issue objects, "[]" if none
     stored_path: Mapped[str | None] = mapped_column(Text)  # bag path, if not data/objects/<path>
+    # The earlier version whose objects hold this file (listed in this version's fetch.txt); NULL if
+    # the file is stored under its own version.
+    stored_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class FileDigestRow(Base):
@@ -258,6 +262,78 @@ class SegmentRow(Base):
     previous: Mapped[str | None] = mapped_column(String(64))  # NULL for the first segment
     events: Mapped[int] = mapped_column(Integer)
     created: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditSliceRow(Base):
+    """A run of one version's files at one location, audited as one unit (docs/decisions/0009).
+
+    ``checked`` and ``deep_checked`` are never NULL so that one index scan finds the oldest: a slice
+    never verified holds :data:`NEVER`.
+    """
+
+    __tablename__ = "audit_slices"
+    __table_args__ = (
+        UniqueConstraint("version_id", "location", "number"),
+        CheckConstraint("files >= 0 AND bytes >= 0 AND number >= 0", name="counts_valid"),
+        Index(None, "location", "checked"),
+        Index(None, "location", "deep_checked"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(Integer, ForeignKey("aip_versions.id"))
+    location: Mapped[str] = mapped_column(Text)
+    number: Mapped[int] = mapped_column(Integer)
+    first_file: Mapped[int | None] = mapped_column(BigInteger)  # files.id range, NULL: no own files
+    last_file: Mapped[int | None] = mapped_column(BigInteger)
+    files: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    checked: Mapped[datetime] = mapped_column(UtcDateTime)  # last verification, either mode
+    deep_checked: Mapped[datetime] = mapped_column(UtcDateTime)  # last deep verification
+    outcome: Mapped[str | None] = mapped_column(String(16))  # "ok" or "failed"; NULL: never checked
+    event_id: Mapped[str | None] = mapped_column(Text)  # the fixity check event of the last audit
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    claim_expires: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditFindingRow(Base):
+    """An object an audit found wrong, until it is repaired or found whole again."""
+
+    __tablename__ = "audit_findings"
+    __table_args__ = (Index(None, "location", "key"), Index(None, "resolved"))
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    location: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    aip_id: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int | None] = mapped_column(Integer)
+    path: Mapped[str | None] = mapped_column(Text)
+    file_id: Mapped[int | None] = mapped_column(BigInteger)
+    algorithm: Mapped[str | None] = mapped_column(String(16))
+    expected: Mapped[str | None] = mapped_column(Text)
+    found: Mapped[str | None] = mapped_column(Text)
+    detected: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    event_id: Mapped[str | None] = mapped_column(Text)  # the fixity check event that found it
+    unrecoverable: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolved: Mapped[datetime | None] = mapped_column(UtcDateTime)  # repaired, or found whole again
+    repaired_from: Mapped[str | None] = mapped_column(Text)  # the location the good copy came from
+    resolution_event: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditSweepRow(Base):
+    """When each location was last listed in full for objects no AIP lists, and who is doing it."""
+
+    __tablename__ = "audit_sweeps"
+
+    location: Mapped[str] = mapped_column(Text, primary_key=True)
+    swept: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    claim_expires: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+#: The verification time of a slice never verified (sorts first).
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def table(row: type[Base]) -> Table:
