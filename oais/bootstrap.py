@@ -10,21 +10,25 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
 from oais.adapters.bagit.codec import BagItCodec
+from oais.adapters.catalog.audit import SqlAuditLedger
+from oais.adapters.catalog.engine import make_engine
 from oais.adapters.catalog.migrations import upgrade
 from oais.adapters.catalog.uow import sql_unit_of_work_factory
 from oais.adapters.clock import SystemClock
 from oais.adapters.copier import ParallelCopier
 from oais.adapters.formats.fido_identifier import FidoIdentifier
 from oais.adapters.local_store import LocalScratch
-from oais.adapters.policy_files import load_ingest_policy, load_storage_policy
+from oais.adapters.policy_files import load_audit_policy, load_ingest_policy, load_storage_policy
 from oais.adapters.premis.codec import PremisXmlCodec
 from oais.adapters.sip import FileSystemSipReader, SourceBagFiles
 from oais.adapters.storage.local import LocalObjectStore
 from oais.adapters.storage.s3 import S3ObjectStore
+from oais.archival_storage.audit import AuditService
 from oais.archival_storage.service import ArchivalStorage
 from oais.config import LocalLocation, S3Location, Settings, credentials
 from oais.domain.ports import ObjectStore, UnitOfWorkFactory
@@ -128,6 +132,37 @@ def archival_storage(
         clock=SystemClock(),
         software=software_agent(),
         scratch=scratch or LocalScratch(settings.staging),
+    )
+
+
+def open_location(name: str, location: LocalLocation | S3Location) -> ObjectStore:
+    """Open one location in an audit worker (a module-level function, so that it pickles)."""
+    return object_store(name, location, 1)
+
+
+def audit_service(
+    settings: Settings, storage: ArchivalStorage | None = None, holder: str | None = None
+) -> AuditService:
+    """The fixity audit service over every configured location.
+
+    Raises:
+        ConfigError: the audit or storage policy is invalid.
+        CatalogError: the catalog cannot be opened.
+    """
+    policy = load_audit_policy(settings.policies)
+    if storage is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.database_url)
+        storage = archival_storage(settings, sql_unit_of_work_factory(settings.database_url))
+    return AuditService(
+        storage=storage,
+        ledger=SqlAuditLedger(make_engine(settings.database_url)),
+        policy=policy,
+        openers={n: partial(open_location, n, loc) for n, loc in settings.locations.items()},
+        bag_codec=BagItCodec(),
+        clock=SystemClock(),
+        software=software_agent(),
+        holder=holder,
     )
 
 

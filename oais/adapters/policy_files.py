@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from oais.domain.audit import AuditPolicy
 from oais.domain.errors import ConfigError
 from oais.domain.policy import IngestPolicy
 from oais.domain.storage import StoragePolicy
@@ -31,6 +32,15 @@ def load_storage_policy(policies_dir: Path) -> StoragePolicy:
         ConfigError: naming the file and every problem in it.
     """
     return _load(policies_dir / "storage.toml", StoragePolicy, "storage policy")
+
+
+def load_audit_policy(policies_dir: Path) -> AuditPolicy:
+    """Read ``audit.toml`` from ``policies_dir``.
+
+    Raises:
+        ConfigError: naming the file and every problem in it.
+    """
+    return _load(policies_dir / "audit.toml", AuditPolicy, "audit policy")
 
 
 def _load(path: Path, model: type[_Policy], what: str) -> _Policy:

@@ -30,20 +30,11 @@ from pydantic import ValidationError
 from oais.archival_storage.layout import EVENTS, parse_segment_key, segment_key
 from oais.domain.errors import ConflictError, NotFound, StorageError
 from oais.domain.ports import ObjectStore
-from oais.domain.premis import Agent, Event
+from oais.domain.premis import Agent, Event, LoggedEvent
 from oais.domain.storage import Segment, WriteItem
 
 FORMAT = 1
 LOG_NAME = "oais event log"
-
-
-@dataclass(frozen=True)
-class LoggedEvent:
-    """An event about one AIP version, as the log holds it."""
-
-    aip_id: str
-    version: int
-    event: Event
 
 
 @dataclass

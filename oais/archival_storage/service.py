@@ -37,11 +37,12 @@ from oais.domain.errors import AipNotFound, ConfigError, ConflictError, NotFound
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.packages import AipRecord, FileEntry
 from oais.domain.ports import BagCodec, Clock, ObjectStore, ScratchSpace, UnitOfWorkFactory
-from oais.domain.premis import Agent, AgentLink, AgentRole, Event, EventType, Outcome, new_event
+from oais.domain.premis import Agent, AgentLink, AgentRole, Event, EventType, LoggedEvent, Outcome, new_event
 from oais.domain.storage import (
     Copy,
     LocationInfo,
     ReadItem,
+    Segment,
     StoragePolicy,
     WriteItem,
 )
@@ -216,6 +217,16 @@ class ArchivalStorage:
     def names(self) -> list[str]:
         """Every configured location: the required ones in policy order, then the others."""
         return [*self.required, *sorted(n for n in self._locations if n not in self.required)]
+
+    @property
+    def scratch(self) -> ScratchSpace:
+        """Local scratch space (replication, repair)."""
+        return self._scratch
+
+    def copies_at(self, name: str) -> list[tuple[str, int, Copy]]:
+        """(AIP id, version, copy) of every copy the catalog knows at location ``name``."""
+        with self._catalog() as uow:
+            return uow.aips.copies(name)
 
     def locate(self, aip_id: str, version: int) -> str:
         """Where the version's bag is at the first required location, for people."""
@@ -423,7 +434,7 @@ class ArchivalStorage:
             StorageError: the version's tag files cannot be read or parsed.
         """
         prefix = version_prefix(aip_id, version)
-        stored = _StoredBag(store, prefix)
+        stored = StoredBag(store, prefix)
         structure = self._codec.read_structure(stored)
         payload = structure.manifests.get(SHA256)
         tags = structure.tag_manifests.get(SHA256)
@@ -599,7 +610,7 @@ class ArchivalStorage:
                 c.aip_id,
                 c.version,
             )
-            logged.append((event_log.LoggedEvent(c.aip_id, c.version, event), c))
+            logged.append((LoggedEvent(c.aip_id, c.version, event), c))
         known = {(r.aip.aip_id, r.version.version, c.location): c for r in records for c in r.copies}
         verified = [
             (c.aip_id, c.version, old.model_copy(update={"verified": c.checked}))
@@ -668,9 +679,7 @@ class ArchivalStorage:
                 aip_id,
                 version,
             )
-            self._commit_events(
-                [event_log.LoggedEvent(aip_id, version, event)], new_copies=[(aip_id, version, copy)]
-            )
+            self._commit_events([LoggedEvent(aip_id, version, event)], new_copies=[(aip_id, version, copy)])
             return ReplicationResult(
                 aip_id=aip_id,
                 version=version,
@@ -897,7 +906,7 @@ class ArchivalStorage:
 
     def _commit_events(
         self,
-        events: Sequence[event_log.LoggedEvent],
+        events: Sequence[LoggedEvent],
         new_copies: Sequence[tuple[str, int, Copy]] = (),
     ) -> None:
         """Log events at every required location, then commit them (and copy facts) to the catalog.
@@ -909,18 +918,7 @@ class ArchivalStorage:
         if not events:
             return
         agents = [self._software]
-        now = self._clock.now()
-        with self._catalog() as uow:
-            last = {name: uow.aips.segments(name)[-1:] for name in self.required}
-        failures = []
-        segments = []
-        # Network writes happen before the catalog transaction opens, never inside it.
-        for name in self.required:
-            try:
-                newest = last[name][0] if last[name] else None
-                segments.append(event_log.append(self.location(name), newest, events, agents, now))
-            except OaisError as exc:
-                failures.append(f"{name}: {exc}")
+        segments, failures = self.append_to_logs(events, agents)
         with self._catalog() as uow:
             by_version: dict[tuple[str, int], list[Event]] = {}
             for e in events:
@@ -936,6 +934,29 @@ class ArchivalStorage:
             raise StorageError(
                 "events recorded in the catalog but not in every event log: " + "; ".join(failures)
             )
+
+    def append_to_logs(
+        self, events: Sequence[LoggedEvent], agents: Sequence[Agent]
+    ) -> tuple[list[Segment], list[str]]:
+        """Append events to the event log of every required location (before the catalog records
+        them and the segments, in its own transaction).
+
+        Returns:
+            (the segments written, one line per location whose log could not be written).
+        """
+        now = self._clock.now()
+        with self._catalog() as uow:
+            last = {name: uow.aips.segments(name)[-1:] for name in self.required}
+        failures = []
+        segments = []
+        # Network writes happen before the catalog transaction opens, never inside it.
+        for name in self.required:
+            try:
+                newest = last[name][0] if last[name] else None
+                segments.append(event_log.append(self.location(name), newest, events, agents, now))
+            except OaisError as exc:
+                failures.append(f"{name}: {exc}")
+        return segments, failures
 
     def verify_events(self, location: str | None = None) -> dict[str, tuple[list[str], int, int]]:
         """Check the event log of one location (or every configured one).
@@ -956,7 +977,7 @@ class ArchivalStorage:
         return out
 
 
-class _StoredBag:
+class StoredBag:
     """A stored version as ``BagFiles`` for the bag codec (tag files are read, payload only listed)."""
 
     def __init__(self, store: ObjectStore, prefix: str) -> None:

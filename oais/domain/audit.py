@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -164,15 +165,15 @@ class Slice(BaseModel):
     deep_checked: datetime | None
 
 
-class ObjectCheck(BaseModel):
-    """One object an audit must read, with what it must find."""
-
-    model_config = ConfigDict(frozen=True)
+class ObjectCheck(NamedTuple):
+    """One object an audit must read, with what it must find (a plain tuple: there are billions)."""
 
     key: str
     path: str  # the file's path in the bag
     size: int | None  # None for tag files, whose size nothing records
-    expected: str | None  # in the audit's algorithm; None if nothing records it (the tag manifest)
+    expected: str | None  # in ``algorithm``; None if nothing records it (the tag manifest itself)
+    algorithm: DigestAlgorithm
+    record: str | None  # the sha256 of record (what a repair must find), None if nothing records it
     file_id: int | None = None  # the catalog's file, None for tag files
 
 
@@ -187,6 +188,7 @@ class Finding(BaseModel):
     aip_id: str | None = None  # None for an object no AIP lists
     version: int | None = None
     path: str | None = None
+    file_id: int | None = None  # the catalog's file (None for tag files and unknown objects)
     algorithm: DigestAlgorithm | None = None
     expected: str | None = None
     found: str | None = None  # the digest read, or what was found instead ("1022 bytes, not 1024")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from oais.domain.audit import AuditMode, AuditPolicy, Finding, LocationCoverage, ObjectCheck, Slice
 from oais.domain.bag import BagStructure
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
@@ -28,7 +29,7 @@ from oais.domain.packages import (
     SipEntry,
     SipForm,
 )
-from oais.domain.premis import Agent, Event
+from oais.domain.premis import Agent, Event, LoggedEvent
 from oais.domain.storage import (
     Copy,
     Hashed,
@@ -556,3 +557,122 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+# --- Fixity audits -----------------------------------------------------------------------------
+
+
+class AuditLedger(Protocol):
+    """The catalog's record of fixity audits: slices with their claims and last verification,
+    findings, and location sweeps (see :mod:`oais.domain.audit`)."""
+
+    def make_slices(self) -> int:
+        """Cut every copy without slices into slices; returns how many were made."""
+        ...
+
+    def claim(
+        self,
+        *,
+        location: str,
+        holder: str,
+        now: datetime,
+        ttl: timedelta,
+        limit: int,
+        deep_before: datetime | None,
+        quick_before: datetime | None,
+        aip_id: str | None = None,
+    ) -> builtins.list[tuple[Slice, AuditMode]]:
+        """Claim up to ``limit`` due slices at ``location``, oldest verification first (deep first).
+
+        A None cut-off claims nothing for that mode; claims expire at ``now + ttl``.
+        """
+        ...
+
+    def objects(self, slice_id: int, mode: AuditMode) -> builtins.list[ObjectCheck]:
+        """The files a slice covers, each with the digest ``mode`` checks."""
+        ...
+
+    def version_paths(self, aip_id: str, version: int) -> builtins.set[str]:
+        """The bag path of every file the catalog lists for a version (reused ones included)."""
+        ...
+
+    def extend(self, slice_ids: Sequence[int], holder: str, until: datetime) -> None:
+        """Push back the expiry of claims still held by ``holder``."""
+        ...
+
+    def release(self, slice_ids: Sequence[int], holder: str) -> None:
+        """Give back claims not worked on."""
+        ...
+
+    def record(
+        self,
+        *,
+        slice_id: int,
+        holder: str,
+        mode: AuditMode,
+        when: datetime,
+        ok: bool,
+        event: LoggedEvent,
+        agents: Sequence[Agent],
+        segments: Sequence[Segment],
+        findings: Sequence[Finding],
+        whole: Sequence[str],
+    ) -> bool:
+        """Record one slice's audit in one transaction; False (nothing recorded) if the claim was lost.
+
+        Raises:
+            CatalogError: the database failed; nothing is recorded.
+        """
+        ...
+
+    def record_repair(
+        self,
+        *,
+        location: str,
+        key: str,
+        source: str,
+        when: datetime,
+        event: LoggedEvent,
+        agents: Sequence[Agent],
+        segments: Sequence[Segment],
+    ) -> None:
+        """Record a repaired object and its event.
+
+        Raises:
+            CatalogError: the database failed; nothing is recorded.
+        """
+        ...
+
+    def mark_unrecoverable(self, location: str, key: str, unrecoverable: bool) -> None:
+        """Say whether an open finding has no good copy left anywhere."""
+        ...
+
+    def findings(self, *, open_only: bool = True, location: str | None = None) -> builtins.list[Finding]:
+        """Findings, unrecoverable first."""
+        ...
+
+    def claim_sweep(
+        self, location: str, holder: str, now: datetime, due_before: datetime | None, ttl: timedelta
+    ) -> bool:
+        """Claim the full listing of ``location`` if due (None: whenever nobody else sweeps it)."""
+        ...
+
+    def release_sweep(self, location: str, holder: str) -> None:
+        """Give back a sweep that failed (it stays due)."""
+        ...
+
+    def finish_sweep(self, location: str, holder: str, when: datetime, findings: Sequence[Finding]) -> None:
+        """Record a sweep and its findings."""
+        ...
+
+    def coverage(
+        self, policy: AuditPolicy, now: datetime, locations: Sequence[str]
+    ) -> builtins.list[LocationCoverage]:
+        """Per location: verified within the cycle, oldest verification, backlog, needed rate."""
+        ...
+
+    def file_checks(
+        self, aip_id: str, version: int
+    ) -> builtins.list[tuple[str, str, datetime | None, str | None, str]]:
+        """Each file copy's last verification: (location, bag path, time, mode, outcome)."""
+        ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -28,6 +29,7 @@ class EventType(StrEnum):
     ACCESSION = "accession"
     FIXITY_CHECK = "fixity check"
     REPLICATION = "replication"
+    RECOVERY = "recovery"  # a bad copy replaced from a good one
     MIGRATION = "migration"
     DISSEMINATION = "dissemination"
     DELETION = "deletion"
@@ -53,6 +55,7 @@ _EVENT_CODES = {
     EventType.ACCESSION: "acc",
     EventType.FIXITY_CHECK: "fix",
     EventType.REPLICATION: "rep",
+    EventType.RECOVERY: "rec",
     EventType.MIGRATION: "mig",
     EventType.DISSEMINATION: "dis",
     EventType.DELETION: "del",
@@ -169,3 +172,12 @@ def new_event(
 def accession_time(events: Iterable[Event]) -> datetime | None:
     """When the first accession event among ``events`` happened (when a version entered storage)."""
     return next((e.date_time for e in events if e.type is EventType.ACCESSION), None)
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event about one AIP version, as the event log and the catalog hold it."""
+
+    aip_id: str
+    version: int
+    event: Event

@@ -16,6 +16,7 @@ code meaning
 6    the catalog failed
 7    configuration or policy is invalid
 8    an external tool failed
+9    an audit found a file with no good copy left at any location (the archive may lose it)
 70   an unexpected internal error (a bug: please report it with the traceback)
 ==== ===========================================================================
 """
@@ -66,6 +67,7 @@ EXIT_STORAGE = 5
 EXIT_CATALOG = 6
 EXIT_CONFIG = 7
 EXIT_TOOL = 8
+EXIT_UNRECOVERABLE = 9
 EXIT_INTERNAL = 70
 
 _EXIT_CODES: list[tuple[type[OaisError], int]] = [
@@ -93,6 +95,8 @@ events_app = typer.Typer(help="The event logs kept at every location.", no_args_
 app.add_typer(events_app, name="events")
 catalog_app = typer.Typer(help="The catalog database.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+audit_app = typer.Typer(help="Fixity audits of every copy (see policies/audit.toml).", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -508,6 +512,179 @@ def catalog_rebuild(
             out.print(f"  left out (incomplete, no bagit.txt): {prefix}", markup=False)
         for name in result.unreachable:
             out.print(f"  location {name} did not answer: its copies are not in the catalog", markup=False)
+
+
+ExecutorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        help="Where batches are hashed: 'process' (a local process pool, the default), 'process:N', "
+        "or 'dask://HOST:PORT' (a Dask distributed scheduler).",
+    ),
+]
+WorkersOption = Annotated[
+    int | None, typer.Option(help="Processes of the local pool (default: one per core).")
+]
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover - unreachable
+
+
+@audit_app.command("run")
+def audit_run(
+    aip_id: Annotated[
+        str | None, typer.Option("--aip", help="Only this AIP (every version and copy).")
+    ] = None,
+    location: LocationOption = None,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="sha256 of every byte (default: what is due).")
+    ] = False,
+    everything: Annotated[bool, typer.Option("--all", help="Every copy, whether due or not.")] = False,
+    budget: Annotated[
+        int | None, typer.Option(help="Bytes per second per location, instead of the policy's.")
+    ] = None,
+    executor: ExecutorOption = None,
+    workers: WorkersOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Audit by hand what the daemon would (or one AIP, or everything), repair, and summarise.
+
+    Exit code 0: every object read was as recorded or was repaired; 1: objects are wrong (or no AIP
+    lists them) and were not repaired; 5: a location could not be audited; 9: a file has no good
+    copy left at any location.
+    """
+    import logging
+
+    from oais.adapters.executors import open_executor, parallelism
+    from oais.bootstrap import audit_service
+
+    logging.getLogger("oais").addHandler(logging.NullHandler())  # the summary below says it all
+    with _handled(as_json):
+        settings = load_settings()
+        service = audit_service(settings)
+        with open_executor(executor, workers) as pool, _progress(not as_json and err.is_terminal) as bar:
+            report = service.run(
+                pool,
+                parallelism(pool),
+                aip_id=aip_id,
+                location=location,
+                deep=deep,
+                everything=everything,
+                budget=budget,
+                progress=_Counter(bar, "auditing"),
+            )
+        repaired = {(f.location, f.key) for f in report.repaired}
+        left = [f for f in report.failed if (f.location, f.key) not in repaired]
+        if as_json:
+            _emit_json(
+                {
+                    "ok": not left and not report.unexpected and not report.problems,
+                    "slices": len(report.slices),
+                    "files": report.files,
+                    "bytes": report.bytes,
+                    "seconds": (report.finished - report.started).total_seconds()
+                    if report.finished
+                    else None,
+                    "failed": [f.model_dump(mode="json") for f in report.failed],
+                    "repaired": [f.model_dump(mode="json") for f in report.repaired],
+                    "unrecoverable": [f.model_dump(mode="json") for f in report.unrecoverable],
+                    "unexpected": [f.model_dump(mode="json") for f in report.unexpected],
+                    "problems": report.problems,
+                }
+            )
+        else:
+            for f in report.unrecoverable:
+                out.print(f"NO GOOD COPY LEFT: {f.line()}", markup=False)
+            for f in left:
+                out.print(f"BAD: {f.line()}", markup=False)
+            for f in report.repaired:
+                out.print(f"REPAIRED from '{f.repaired_from}': {f.line()}", markup=False)
+            for f in report.unexpected:
+                out.print(f"UNEXPECTED: {f.line()}", markup=False)
+            for p in report.problems:
+                out.print(f"NOT AUDITED: {p}", markup=False)
+            modes = sorted({s.mode.value for s in report.slices})
+            out.print(
+                f"audited {len(report.slices)} slices ({'/'.join(modes) or 'nothing due'}): "
+                f"{report.files} objects, {_size(report.bytes)}; {len(report.failed)} found wrong, "
+                f"{len(report.repaired)} repaired, {len(report.unrecoverable)} with no good copy left",
+                markup=False,
+            )
+        if report.unrecoverable:
+            raise typer.Exit(EXIT_UNRECOVERABLE)
+        if any(p.startswith("location ") for p in report.problems):
+            raise typer.Exit(EXIT_STORAGE)
+        if left or report.unexpected:
+            raise typer.Exit(EXIT_REJECTED)
+
+
+@audit_app.command("status")
+def audit_status(as_json: JsonOption = False) -> None:
+    """Coverage per location: the share verified within the cycle, the oldest verification, the
+    backlog and the read rate the schedule needs; open findings first, with no good copy left on top.
+
+    Exit code 9 if a file has no good copy left, 1 if other findings are open.
+    """
+    from oais.bootstrap import audit_service
+
+    with _handled(as_json):
+        status = audit_service(load_settings()).status()
+        lost = [f for f in status.findings if f.unrecoverable]
+        if as_json:
+            _emit_json(
+                {
+                    **status.model_dump(mode="json"),
+                    "locations": [{**c.model_dump(mode="json"), "share": c.share} for c in status.locations],
+                }
+            )
+        else:
+            for f in status.findings:
+                label = "NO GOOD COPY LEFT" if f.unrecoverable else "OPEN"
+                out.print(f"{label}: {f.line()} (since {f.detected:%Y-%m-%d %H:%M})", markup=False)
+            out.print(
+                f"policy {status.policy}: every copy verified within {status.cycle_days:g} days", markup=False
+            )
+            for c in status.locations:
+                oldest = "never" if c.oldest is None or c.never else f"{c.oldest:%Y-%m-%d %H:%M}"
+                warn = "  BUDGET TOO LOW" if c.needed_rate > c.budget else ""
+                out.print(
+                    f"{c.location}: {c.share:.1%} of {c.files} file copies ({_size(c.bytes)}) verified "
+                    "within "
+                    f"the cycle ({c.deep_files} deep); oldest verification {oldest}; "
+                    f"{c.never} never verified; backlog {c.backlog_files} files ({_size(c.backlog_bytes)}); "
+                    f"needs {_size(c.needed_rate)}/s of a {_size(c.budget)}/s budget{warn}; "
+                    f"{c.open_findings} open findings",
+                    markup=False,
+                )
+        if lost:
+            raise typer.Exit(EXIT_UNRECOVERABLE)
+        if status.findings:
+            raise typer.Exit(EXIT_REJECTED)
+
+
+@app.command()
+def daemon(
+    executor: ExecutorOption = None,
+    workers: WorkersOption = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="This daemon's name, unique per catalog (default: the host name)."),
+    ] = None,
+) -> None:
+    """Run the integrity daemon: audit, record and repair on the audit policy's schedule, until
+    SIGTERM or SIGINT."""
+    import logging
+
+    from oais.entrypoints import daemon as integrity_daemon
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with _handled(False):
+        integrity_daemon.run(load_settings(), executor, workers, name)
 
 
 def main() -> None:

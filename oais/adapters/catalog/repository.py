@@ -535,9 +535,16 @@ class SqlAipRepository:
             .where(FileRow.version_id == version_id)
             .order_by(FileRow.id)
         )
-        for file_id, path, size, sha256, xxh3, *format_key, stored_path, stored_version in self._session.execute(
-            query
-        ):
+        for (
+            file_id,
+            path,
+            size,
+            sha256,
+            xxh3,
+            *format_key,
+            stored_path,
+            stored_version,
+        ) in self._session.execute(query):
             key = tuple(format_key)
             facts = formats.get(key)
             if facts is None:

@@ -38,8 +38,7 @@ _ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def upgrade() -> None:
     """Create the audit tables and ``files.stored_version``."""
-    with op.batch_alter_table("files") as batch:
-        batch.add_column(sa.Column("stored_version", sa.Integer(), nullable=True))
+    op.add_column("files", sa.Column("stored_version", sa.Integer(), nullable=True))
     op.create_table(
         "audit_slices",
         sa.Column("id", _ROW_ID, autoincrement=True),
@@ -68,7 +67,9 @@ def upgrade() -> None:
         ),
     )
     op.create_index(op.f("ix_audit_slices_location_checked"), "audit_slices", ["location", "checked"])
-    op.create_index(op.f("ix_audit_slices_location_deep_checked"), "audit_slices", ["location", "deep_checked"])
+    op.create_index(
+        op.f("ix_audit_slices_location_deep_checked"), "audit_slices", ["location", "deep_checked"]
+    )
     op.create_table(
         "audit_findings",
         sa.Column("id", _ROW_ID, autoincrement=True),
@@ -108,5 +109,6 @@ def downgrade() -> None:
     op.drop_table("audit_sweeps")
     op.drop_table("audit_findings")
     op.drop_table("audit_slices")
-    with op.batch_alter_table("files") as batch:
-        batch.drop_column("stored_version")
+    # A plain ALTER TABLE on SQLite too (3.35+): a batch copy of ``files`` would break the foreign
+    # keys of ``file_digests`` that point at it.
+    op.drop_column("files", "stored_version")

@@ -1,0 +1,671 @@
+"""Fixity audits: claim the slices that are due, re-read every object of them within the read budget,
+record one PREMIS fixity check event per slice, and repair bad copies from good ones.
+
+The reading runs through a ``concurrent.futures`` executor (a local process pool, or a Dask cluster)
+in batches; this process claims, compares, records and repairs. See docs/audit.md and
+docs/decisions/0009-fixity-audits.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from oais.archival_storage.audit_worker import Batch, StoreOpener, hash_batch
+from oais.archival_storage.layout import EVENTS, TAG_MANIFEST, version_prefix
+from oais.archival_storage.service import ArchivalStorage, StoredBag
+from oais.domain.audit import (
+    AuditMode,
+    AuditPolicy,
+    Finding,
+    FindingKind,
+    LocationCoverage,
+    ObjectCheck,
+    Slice,
+)
+from oais.domain.errors import NotFound, OaisError, StorageError
+from oais.domain.fixity import DigestAlgorithm
+from oais.domain.ports import AuditLedger, BagCodec, Clock
+from oais.domain.premis import Agent, AgentLink, AgentRole, EventType, LoggedEvent, Outcome, new_event
+from oais.domain.storage import Hashed, ReadItem, WriteItem
+
+log = logging.getLogger("oais.audit")
+
+SHA256 = DigestAlgorithm.SHA256
+#: Most objects, and bytes, in one batch handed to a worker.
+BATCH_FILES = 2_000
+BATCH_BYTES = 256 << 20
+#: Slices claimed at a time.
+CLAIM_SLICES = 16
+
+
+def holder_name() -> str:
+    """A name for this process in claims: host, process id and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class SliceResult(BaseModel):
+    """One slice audited."""
+
+    aip_id: str
+    version: int
+    location: str
+    number: int
+    mode: AuditMode
+    files: int
+    bytes: int
+    ok: bool
+    event: str | None  # the fixity check event's identifier (None if it could not be recorded)
+    findings: list[Finding]
+
+
+class AuditReport(BaseModel):
+    """What one run (or daemon tick) did."""
+
+    started: datetime
+    finished: datetime | None = None
+    slices: list[SliceResult] = []
+    repaired: list[Finding] = []
+    unrecoverable: list[Finding] = []
+    unexpected: list[Finding] = []  # objects no AIP lists, found by sweeps
+    problems: list[str] = []  # locations that could not be audited, records that failed
+
+    @property
+    def files(self) -> int:
+        """Files verified."""
+        return sum(s.files for s in self.slices)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes read."""
+        return sum(s.bytes for s in self.slices)
+
+    @property
+    def failed(self) -> list[Finding]:
+        """Every object found wrong in this run."""
+        return [f for s in self.slices for f in s.findings]
+
+
+class AuditStatus(BaseModel):
+    """Coverage per location and the open findings, unrecoverable first."""
+
+    policy: str
+    now: datetime
+    cycle_days: float
+    locations: list[LocationCoverage]
+    findings: list[Finding]
+
+
+@dataclass
+class _Work:
+    """A claimed slice being audited."""
+
+    slice: Slice
+    mode: AuditMode
+    checks: dict[str, ObjectCheck]
+    unexpected: list[tuple[str, int]]
+    pending: int = 0
+    results: list[Hashed] = field(default_factory=list)
+    problem: str | None = None
+
+
+class AuditService:
+    """Scheduled and by-hand fixity audits (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        storage: ArchivalStorage,
+        ledger: AuditLedger,
+        policy: AuditPolicy,
+        openers: Mapping[str, StoreOpener],
+        bag_codec: BagCodec,
+        clock: Clock,
+        software: Agent,
+        holder: str | None = None,
+    ) -> None:
+        """Wire the service (see ``oais.bootstrap``).
+
+        Args:
+            storage: archival storage (locations, event logs, scratch space).
+            ledger: the catalog's audit ledger.
+            policy: the audit policy in force.
+            openers: per location, how a worker opens it.
+            bag_codec: reads a stored version's tag files.
+            clock: where the time comes from.
+            software: this software, the agent of every audit event.
+            holder: this process's name in claims (default: host, pid and a random part).
+        """
+        self._storage = storage
+        self._ledger = ledger
+        self._policy = policy
+        self._openers = dict(openers)
+        self._codec = bag_codec
+        self._clock = clock
+        self._software = software
+        self.holder = holder or holder_name()
+        # (location, key) -> sha256 of record of each object found wrong, for its repair.
+        self._record_digests: dict[tuple[str, str], str | None] = {}
+
+    @property
+    def policy(self) -> AuditPolicy:
+        """The audit policy in force."""
+        return self._policy
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run(
+        self,
+        executor: Executor,
+        parallelism: int,
+        *,
+        aip_id: str | None = None,
+        location: str | None = None,
+        deep: bool = False,
+        everything: bool = False,
+        budget: int | None = None,
+        limit_bytes: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> AuditReport:
+        """Audit what is due (or, with ``aip_id`` or ``everything``, every slice not yet audited in
+        this run), location by location, then repair what failed and sweep locations that are due.
+
+        Args:
+            executor: runs the hashing batches.
+            parallelism: how many batches can run at once (the budget is shared among them).
+            aip_id: only this AIP (every version, every copy), whether due or not.
+            location: only this location (default: every location holding copies).
+            deep: sha256 for everything (default: the mode each slice is due for; quick otherwise).
+            everything: every slice, whether due or not.
+            budget: bytes per second per location instead of the policy's.
+            limit_bytes: stop claiming at a location once this many bytes were read there (a tick).
+            progress: told how many bytes each finished batch read.
+
+        Returns:
+            What was audited, found, repaired and could not be.
+        """
+        now = self._clock.now()
+        report = AuditReport(started=now)
+        self._ledger.make_slices()
+        forced = everything or aip_id is not None
+        # Scheduled: what each mode is due for. Forced: every slice not yet audited in this run.
+        deep_before = now if forced and deep else now - self._policy.deep.interval
+        quick_before = now if forced else now - self._policy.quick.interval
+        names = [location] if location else self._storage.names()
+        for name in names:
+            self._storage.location(name)
+            rate = budget or self._policy.budget.of(name)
+            try:
+                self._run_location(
+                    name,
+                    executor,
+                    parallelism,
+                    rate,
+                    (deep_before, quick_before, deep),
+                    aip_id,
+                    limit_bytes,
+                    report,
+                    progress,
+                )
+            except OaisError as exc:
+                report.problems.append(f"location '{name}': {exc}")
+                log.warning("audit of location '%s' stopped: %s", name, exc)
+        if self._policy.repair:
+            self._repair(report)
+        if aip_id is None:
+            self._sweep(names, report, force=everything)
+        report.finished = self._clock.now()
+        for f in report.unrecoverable:
+            log.error("no good copy left: %s", f.line())
+        return report
+
+    def _run_location(
+        self,
+        name: str,
+        executor: Executor,
+        parallelism: int,
+        rate: int,
+        cut_offs: tuple[datetime, datetime, bool],
+        aip_id: str | None,
+        limit_bytes: int | None,
+        report: AuditReport,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        deep_before, quick_before, all_deep = cut_offs
+        opener = self._openers[name]
+        share = rate / max(1, parallelism)
+        ttl = self._policy.claim_ttl
+        window = max(2, parallelism * 2)
+        held: dict[int, _Work] = {}
+        pending: dict[Future[list[Hashed]], tuple[_Work, Batch]] = {}
+        queue: list[tuple[_Work, Batch]] = []
+        read = 0
+        exhausted = False
+        last_extend = self._clock.now()
+        try:
+            while True:
+                # Claim more when the queue runs low, until nothing is due or the tick's bytes are read.
+                if not exhausted and len(queue) < window and (limit_bytes is None or read < limit_bytes):
+                    claimed = self._ledger.claim(
+                        location=name,
+                        holder=self.holder,
+                        now=self._clock.now(),
+                        ttl=ttl,
+                        limit=CLAIM_SLICES,
+                        deep_before=deep_before,
+                        quick_before=quick_before,
+                        aip_id=aip_id,
+                    )
+                    if not claimed:
+                        exhausted = True
+                    for sl, due in claimed:
+                        work = self._prepare(sl, AuditMode.DEEP if all_deep else due)
+                        held[sl.id] = work
+                        batches = list(self._batches(work, opener, share))
+                        work.pending = len(batches)
+                        read += sl.bytes
+                        if not batches:
+                            self._finish(work, report)
+                            del held[sl.id]
+                        queue += [(work, b) for b in batches]
+                while queue and len(pending) < window:
+                    work, batch = queue.pop(0)
+                    pending[executor.submit(hash_batch, batch)] = (work, batch)
+                if not pending:
+                    if exhausted or (limit_bytes is not None and read >= limit_bytes):
+                        return
+                    continue
+                done, _ = wait(
+                    pending, timeout=max(1.0, ttl.total_seconds() / 4), return_when=FIRST_COMPLETED
+                )
+                now = self._clock.now()
+                if now - last_extend > ttl / 3:
+                    self._ledger.extend(list(held), self.holder, now + ttl)
+                    last_extend = now
+                for future in done:
+                    work, batch = pending.pop(future)
+                    try:
+                        results = future.result()
+                    except StorageError:
+                        raise
+                    except OaisError as exc:
+                        work.problem = str(exc)
+                        results = []
+                    work.results += results
+                    work.pending -= 1
+                    if progress is not None:
+                        progress(sum(r.size for r in results))
+                    if work.pending == 0:
+                        self._finish(work, report)
+                        held.pop(work.slice.id, None)
+        finally:
+            for future in pending:
+                future.cancel()
+            if held:
+                # Whatever was not finished stays due; give it back now rather than at expiry.
+                try:
+                    self._ledger.release(list(held), self.holder)
+                except OaisError as exc:
+                    log.warning("claims at location '%s' could not be released (they expire): %s", name, exc)
+
+    def _prepare(self, sl: Slice, mode: AuditMode) -> _Work:
+        """The objects a slice must hold; slice 0 also gets its version's tag files, the payload the
+        catalog does not list (premis.xml), and the listing of its prefix."""
+        checks = {c.key: c for c in self._ledger.objects(sl.id, mode)}
+        unexpected: list[tuple[str, int]] = []
+        if sl.number != 0:
+            return _Work(sl, mode, checks, unexpected)
+        location = self._storage.location(sl.location)
+        prefix = version_prefix(sl.aip_id, sl.version)
+        bag = StoredBag(location, prefix)
+        manifest = prefix + TAG_MANIFEST
+        try:
+            structure = self._codec.read_structure(bag)
+        except NotFound as exc:
+            # No tag files at all: check what the catalog knows, and report the tag manifest missing.
+            checks[manifest] = ObjectCheck(manifest, TAG_MANIFEST, None, None, SHA256, None)
+            log.warning("%s: %s", location.locate(prefix), exc)
+            return _Work(sl, mode, checks, unexpected)
+        payload = structure.manifests.get(SHA256, {})
+        tags = structure.tag_manifests.get(SHA256, {})
+        catalogued = self._ledger.version_paths(sl.aip_id, sl.version)
+        for path, digest in [*((p, d) for p, d in payload.items() if p not in catalogued), *tags.items()]:
+            checks.setdefault(prefix + path, ObjectCheck(prefix + path, path, None, digest, SHA256, digest))
+        checks.setdefault(manifest, ObjectCheck(manifest, TAG_MANIFEST, None, None, SHA256, None))
+        known = payload.keys() | tags.keys() | {TAG_MANIFEST}
+        for key, size in bag.listing.items():
+            if key[len(prefix) :] not in known:
+                unexpected.append((key, size))
+        return _Work(sl, mode, checks, unexpected)
+
+    def _batches(self, work: _Work, opener: StoreOpener, share: float) -> Iterator[Batch]:
+        keys: list[tuple[str, DigestAlgorithm]] = []
+        size = 0
+        for c in work.checks.values():
+            keys.append((c.key, c.algorithm))
+            size += c.size or 0
+            if len(keys) >= BATCH_FILES or size >= BATCH_BYTES:
+                yield Batch(work.slice.location, opener, tuple(keys), share)
+                keys, size = [], 0
+        if keys:
+            yield Batch(work.slice.location, opener, tuple(keys), share)
+
+    def _finish(self, work: _Work, report: AuditReport) -> None:
+        """Compare, record the event and the slice's verification."""
+        sl = work.slice
+        now = self._clock.now()
+        findings: list[Finding] = []
+        whole: list[str] = []
+        seen: set[str] = set()
+        for r in work.results:
+            c = work.checks[r.key]
+            seen.add(r.key)
+            kind, found = _verdict(c, r)
+            if kind is None:
+                whole.append(r.key)
+                continue
+            self._record_digests[(sl.location, r.key)] = c.record
+            findings.append(
+                Finding(
+                    location=sl.location,
+                    key=r.key,
+                    kind=kind,
+                    aip_id=sl.aip_id,
+                    version=sl.version,
+                    path=c.path,
+                    file_id=c.file_id,
+                    algorithm=c.algorithm,
+                    expected=c.expected,
+                    found=found,
+                    detected=now,
+                )
+            )
+        if work.problem is not None:
+            for key in work.checks.keys() - seen:
+                c = work.checks[key]
+                self._record_digests[(sl.location, key)] = c.record
+                findings.append(
+                    Finding(
+                        location=sl.location,
+                        key=key,
+                        kind=FindingKind.UNREADABLE,
+                        aip_id=sl.aip_id,
+                        version=sl.version,
+                        path=c.path,
+                        file_id=c.file_id,
+                        algorithm=c.algorithm,
+                        expected=c.expected,
+                        found=work.problem,
+                        detected=now,
+                    )
+                )
+        for key, size in work.unexpected:
+            findings.append(
+                Finding(
+                    location=sl.location,
+                    key=key,
+                    kind=FindingKind.UNEXPECTED,
+                    aip_id=sl.aip_id,
+                    version=sl.version,
+                    path=key[len(version_prefix(sl.aip_id, sl.version)) :],
+                    found=f"{size} bytes",
+                    detected=now,
+                )
+            )
+        files = len(work.checks)
+        nbytes = sum(r.size for r in work.results)
+        event = self._event(sl, work.mode, files, nbytes, findings, now)
+        agents = [self._software]
+        segments, failures = self._storage.append_to_logs([event], agents)
+        for failure in failures:
+            report.problems.append(f"event log not written: {failure}")
+        recorded = self._ledger.record(
+            slice_id=sl.id,
+            holder=self.holder,
+            mode=work.mode,
+            when=now,
+            ok=not findings,
+            event=event,
+            agents=agents,
+            segments=segments,
+            findings=findings,
+            whole=whole,
+        )
+        if not recorded:
+            report.problems.append(
+                f"location '{sl.location}': the claim on AIP {sl.aip_id} v{sl.version} slice {sl.number} "
+                "expired before its audit ended; another audit has it"
+            )
+        for f in findings:
+            log.warning("fixity: %s", f.line())
+        report.slices.append(
+            SliceResult(
+                aip_id=sl.aip_id,
+                version=sl.version,
+                location=sl.location,
+                number=sl.number,
+                mode=work.mode,
+                files=files,
+                bytes=nbytes,
+                ok=not findings,
+                event=event.event.identifier if recorded else None,
+                findings=findings,
+            )
+        )
+
+    def _event(
+        self, sl: Slice, mode: AuditMode, files: int, nbytes: int, findings: Sequence[Finding], now: datetime
+    ) -> LoggedEvent:
+        algorithms = "sha256" if mode is AuditMode.DEEP else "xxh3_128 (sha256 where no xxh3_128 is recorded)"
+        covered = (
+            f"slice {sl.number}: {files} objects"
+            if sl.number or sl.files + 8 < files
+            else f"{files} objects: every file of the version and its tag files"
+        )
+        detail = (
+            f"{mode.value} audit ({algorithms}) of AIP {sl.aip_id} version {sl.version} at location "
+            f"'{sl.location}', {covered}, {nbytes} bytes read"
+        )
+        if findings:
+            outcome = Outcome.FAILURE
+            outcome_detail = f"{len(findings)} of {files} objects not as recorded: " + "; ".join(
+                f"{f.path}: {f.kind.value}"
+                + (f" (expected {f.algorithm.value if f.algorithm else ''} {f.expected}, found {f.found})")
+                for f in findings
+            )
+        else:
+            outcome = Outcome.SUCCESS
+            outcome_detail = f"all {files} objects read in full, every digest as recorded"
+        objects = [sl.aip_id, f"{sl.aip_id}/v{sl.version}"]
+        objects += [f"{sl.aip_id}/v{sl.version}/{f.path}" for f in findings if f.path]
+        event = new_event(
+            EventType.FIXITY_CHECK,
+            now,
+            detail,
+            outcome,
+            outcome_detail,
+            [AgentLink(agent=self._software.identifier, role=AgentRole.EXECUTING_PROGRAM)],
+            objects,
+            self._policy.reference,
+        )
+        return LoggedEvent(sl.aip_id, sl.version, event)
+
+    # -- repair ---------------------------------------------------------------------------------
+
+    def _repair(self, report: AuditReport) -> None:
+        """Replace every failed object from a location whose copy verifies now."""
+        for finding in report.failed:
+            if finding.kind is FindingKind.UNEXPECTED or finding.aip_id is None or finding.version is None:
+                continue
+            record = self._record_digests.pop((finding.location, finding.key), None)
+            if record is None:
+                continue
+            try:
+                source = self._repair_one(finding, record)
+            except OaisError as exc:
+                report.problems.append(f"repair of {finding.line()} failed: {exc}")
+                source = None
+            if source is None:
+                self._ledger.mark_unrecoverable(finding.location, finding.key, True)
+                report.unrecoverable.append(finding.model_copy(update={"unrecoverable": True}))
+            else:
+                report.repaired.append(finding.model_copy(update={"repaired_from": source}))
+
+    def _repair_one(self, finding: Finding, record: str) -> str | None:
+        assert finding.aip_id is not None and finding.version is not None
+        target = self._storage.location(finding.location)
+        for name in self._storage.names():
+            if name == finding.location:
+                continue
+            source = self._storage.location(name)
+            try:
+                (found,) = list(source.hash_objects([finding.key], SHA256))
+            except StorageError as exc:
+                log.warning("repair: location '%s' cannot be read: %s", name, exc)
+                continue
+            if found.problem is not None or found.digest != record:
+                continue
+            with self._storage.scratch.staging() as staging:
+                local = staging.path / "object"
+                (got,) = list(source.read([ReadItem(key=finding.key, dest=str(local))]))
+                if got.problem is not None or got.sha256 != record:
+                    continue
+                for _ in target.write(
+                    [WriteItem(key=finding.key, size=got.size, sha256=record, path=str(local), replace=True)]
+                ):
+                    pass
+            (after,) = list(target.hash_objects([finding.key], SHA256))
+            if after.problem is not None or after.digest != record:
+                raise StorageError(
+                    f"location '{finding.location}': {finding.key} still differs after the repair "
+                    f"({after.problem or after.digest})"
+                )
+            now = self._clock.now()
+            event = new_event(
+                EventType.RECOVERY,
+                now,
+                f"repair of {finding.path} of AIP {finding.aip_id} version {finding.version} at location "
+                f"'{finding.location}' ({finding.kind.value}) from the copy at location '{name}'",
+                Outcome.SUCCESS,
+                f"the copy at '{name}' had the sha256 of record {record}; the replaced object at "
+                f"'{finding.location}' was read again and has it too",
+                [AgentLink(agent=self._software.identifier, role=AgentRole.EXECUTING_PROGRAM)],
+                [
+                    finding.aip_id,
+                    f"{finding.aip_id}/v{finding.version}",
+                    f"{finding.aip_id}/v{finding.version}/{finding.path}",
+                ],
+                self._policy.reference,
+            )
+            logged = LoggedEvent(finding.aip_id, finding.version, event)
+            segments, failures = self._storage.append_to_logs([logged], [self._software])
+            for failure in failures:
+                log.warning("event log not written: %s", failure)
+            self._ledger.record_repair(
+                location=finding.location,
+                key=finding.key,
+                source=name,
+                when=now,
+                event=logged,
+                agents=[self._software],
+                segments=segments,
+            )
+            log.info("repaired %s from location '%s'", finding.line(), name)
+            return name
+        return None
+
+    # -- sweeps ---------------------------------------------------------------------------------
+
+    def _sweep(self, names: Sequence[str], report: AuditReport, force: bool) -> None:
+        now = self._clock.now()
+        due_before = None if force else now - timedelta(hours=self._policy.sweep_hours)
+        for name in names:
+            if not self._ledger.claim_sweep(name, self.holder, now, due_before, self._policy.claim_ttl):
+                continue
+            try:
+                found = self.sweep_location(name)
+            except OaisError as exc:
+                report.problems.append(f"location '{name}': sweep failed: {exc}")
+                self._ledger.release_sweep(name, self.holder)
+                continue
+            self._ledger.finish_sweep(name, self.holder, self._clock.now(), found)
+            report.unexpected += found
+
+    def sweep_location(self, name: str) -> list[Finding]:
+        """List ``name`` for objects outside every stored version and the event log (nothing is
+        recorded here).
+
+        Returns:
+            One finding per unknown top-level object or folder, unknown AIP or unknown version.
+        """
+        store = self._storage.location(name)
+        now = self._clock.now()
+        held: dict[str, set[str]] = {}
+        for aip, version, _copy in self._storage.copies_at(name):
+            held.setdefault(aip, set()).add(f"v{version}")
+        out: list[Finding] = []
+
+        def unknown(prefix: str) -> None:
+            objects = list(store.list(prefix))
+            out.append(
+                Finding(
+                    location=name,
+                    key=prefix,
+                    kind=FindingKind.UNEXPECTED,
+                    found=f"{len(objects)} objects, {sum(o.size for o in objects)} bytes",
+                    detected=now,
+                )
+            )
+
+        for top in store.children(""):
+            if top in ("aips", EVENTS.strip("/")):
+                continue
+            unknown(top)  # an object or a folder of objects beside aips/ and events/
+        for aip in store.children("aips/"):
+            if aip not in held:
+                unknown(f"aips/{aip}/")
+                continue
+            for v in store.children(f"aips/{aip}/"):
+                if v not in held[aip]:
+                    unknown(f"aips/{aip}/{v}")
+        return out
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def status(self) -> AuditStatus:
+        """Coverage per location and every open finding (those with no good copy left first)."""
+        self._ledger.make_slices()
+        now = self._clock.now()
+        return AuditStatus(
+            policy=self._policy.reference,
+            now=now,
+            cycle_days=self._policy.cycle_days,
+            locations=self._ledger.coverage(self._policy, now, self._storage.names()),
+            findings=self._ledger.findings(),
+        )
+
+    def file_checks(
+        self, aip_id: str, version: int
+    ) -> list[tuple[str, str, datetime | None, str | None, str]]:
+        """Each file copy's last verification (location, bag path, time, mode, outcome)."""
+        return self._ledger.file_checks(aip_id, version)
+
+
+def _verdict(check: ObjectCheck, result: Hashed) -> tuple[FindingKind | None, str | None]:
+    if result.problem == "missing":
+        return FindingKind.MISSING, None
+    if result.problem is not None:
+        return FindingKind.UNREADABLE, result.problem
+    if check.size is not None and result.size != check.size:
+        return FindingKind.TRUNCATED, f"{result.size} bytes, not {check.size}"
+    if check.expected is not None and result.digest != check.expected:
+        return FindingKind.ALTERED, result.digest
+    return None, None
