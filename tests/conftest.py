@@ -8,10 +8,17 @@ for a pass; set ``OAIS_TEST_POSTGRES=skip`` to skip them instead on a machine wi
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -155,3 +162,117 @@ def s3() -> S3Service:
         secret_key=env["OAIS_TEST_S3_SECRET_KEY"],
         region=env.get("OAIS_TEST_S3_REGION", "us-east-1"),
     )
+
+
+# --- Dask distributed --------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: How long a scheduler and its workers may take to come up on a loaded machine.
+DASK_START_DEADLINE = 120.0
+DASK_WORKERS = 2
+
+
+def _dask_command(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("dask")), *args]
+
+
+def _exited(process: subprocess.Popen[bytes]) -> bool:
+    """Whether the process has ended, without reaping it: until it is reaped, its id (and its
+    group's) cannot be given to another process, so that signalling the group stays safe."""
+    return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _stop_process_group(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL to its group: a nanny's worker child goes too."""
+    if not _exited(process):
+        os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while not _exited(process) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Dask cluster on 127.0.0.1: a scheduler and two workers, each its own process.
+
+    Every worker runs one task at a time (one thread), so two tasks that run at once ran in two
+    different processes. The workers can import ``oais`` and ``tests``. Everything is stopped at the
+    end of the session, however it ends.
+
+    Yields:
+        The executor spec of the scheduler, ``"dask://127.0.0.1:PORT"``.
+    """
+    from distributed import Client
+
+    base = tmp_path_factory.mktemp("dask")
+    scheduler_file = base / "scheduler.json"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    processes: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+
+    def start(name: str, *args: str) -> None:
+        log = base / f"{name}.log"
+        with log.open("wb") as out:
+            processes[name] = (
+                subprocess.Popen(
+                    _dask_command(*args),
+                    cwd=base,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group, so that teardown reaches its children
+                ),
+                log,
+            )
+
+    def check_running(waiting_for: str) -> None:
+        for name, (process, log) in processes.items():
+            if _exited(process):
+                pytest.fail(
+                    f"dask {name} exited while waiting for {waiting_for}:\n"
+                    f"{log.read_text(errors='replace')[-4000:]}",
+                    pytrace=False,
+                )
+        if time.monotonic() > deadline:
+            logs = "\n".join(
+                f"--- {n}\n{log.read_text(errors='replace')[-2000:]}" for n, (_, log) in processes.items()
+            )
+            pytest.fail(f"no {waiting_for} after {DASK_START_DEADLINE:g} s:\n{logs}", pytrace=False)
+
+    deadline = time.monotonic() + DASK_START_DEADLINE
+    try:
+        # Port 0: the scheduler takes a free port itself and writes its address to the file, so that
+        # no other process can take the port between choosing and binding it.
+        start(
+            "scheduler",
+            *("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"),
+            *("--scheduler-file", str(scheduler_file)),
+        )
+        for i in range(DASK_WORKERS):
+            start(
+                f"worker-{i}",
+                *("worker", "--scheduler-file", str(scheduler_file), "--name", f"worker-{i}"),
+                *("--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"),
+                *("--local-directory", str(base / f"worker-{i}")),
+            )
+        address = None
+        while address is None:
+            check_running("scheduler file")
+            with contextlib.suppress(FileNotFoundError, ValueError):  # not yet written, or half written
+                address = json.loads(scheduler_file.read_text())["address"]
+            time.sleep(0.05)
+        with Client(address, timeout=30, set_as_default=False) as client:
+            while len(client.scheduler_info()["workers"]) < DASK_WORKERS:
+                check_running(f"{DASK_WORKERS} workers registered")
+                time.sleep(0.1)
+        yield f"dask://{address.removeprefix('tcp://')}"
+    finally:
+        # Workers first, so that none of them reconnects or complains about a missing scheduler.
+        for process, _ in reversed(processes.values()):
+            _stop_process_group(process)

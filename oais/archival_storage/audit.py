@@ -30,6 +30,7 @@ from oais.domain.audit import (
     LocationCoverage,
     ObjectCheck,
     Slice,
+    SliceOutcome,
 )
 from oais.domain.errors import NotFound, OaisError, StorageError
 from oais.domain.fixity import DigestAlgorithm
@@ -45,6 +46,12 @@ BATCH_FILES = 2_000
 BATCH_BYTES = 256 << 20
 #: Slices claimed at a time.
 CLAIM_SLICES = 16
+#: Audited slices recorded together (one event log segment, one catalog transaction), at most.
+RECORD_SLICES = 64
+#: ...and an audited slice waits no longer than this to be recorded.
+RECORD_AFTER = timedelta(seconds=10)
+#: Findings an event's outcome detail describes one by one (the ledger keeps them all).
+DETAIL_FINDINGS = 50
 
 
 def holder_name() -> str:
@@ -112,6 +119,8 @@ class _Work:
     mode: AuditMode
     checks: dict[str, ObjectCheck]
     unexpected: list[tuple[str, int]]
+    #: Open findings of unexpected objects in the version that its listing no longer shows.
+    gone: list[str] = field(default_factory=list)
     pending: int = 0
     results: list[Hashed] = field(default_factory=list)
     problem: str | None = None
@@ -152,6 +161,8 @@ class AuditService:
         self._clock = clock
         self._software = software
         self.holder = holder or holder_name()
+        # Slices audited but not yet logged and recorded (see _flush).
+        self._unrecorded: list[tuple[SliceOutcome, SliceResult]] = []
         # (location, key) -> sha256 of record of each object found wrong, for its repair.
         self._record_digests: dict[tuple[str, str], str | None] = {}
 
@@ -220,6 +231,8 @@ class AuditService:
                 log.warning("audit of location '%s' stopped: %s", name, exc)
         if self._policy.repair:
             self._repair(report)
+        # Kept for this run's repairs only: a daemon runs for months.
+        self._record_digests.clear()
         if aip_id is None:
             self._sweep(names, report, force=everything)
         report.finished = self._clock.now()
@@ -241,6 +254,9 @@ class AuditService:
     ) -> None:
         deep_before, quick_before, all_deep = cut_offs
         opener = self._openers[name]
+        # An unmounted disk or a wrong bucket or prefix lists nothing: that is the location missing,
+        # not every object of it. It must be neither reported object by object nor "repaired".
+        looks_empty = "aips" not in set(self._storage.location(name).children(""))
         share = rate / max(1, parallelism)
         ttl = self._policy.claim_ttl
         window = max(2, parallelism * 2)
@@ -266,6 +282,12 @@ class AuditService:
                     )
                     if not claimed:
                         exhausted = True
+                    elif looks_empty:
+                        self._ledger.release([sl.id for sl, _ in claimed], self.holder)
+                        raise StorageError(
+                            "the location has no aips/ folder, yet the catalog has copies there (a disk "
+                            "not mounted, or the wrong bucket or prefix?): nothing was audited there"
+                        )
                     for sl, due in claimed:
                         work = self._prepare(sl, AuditMode.DEEP if all_deep else due)
                         held[sl.id] = work
@@ -281,6 +303,7 @@ class AuditService:
                     pending[executor.submit(hash_batch, batch)] = (work, batch)
                 if not pending:
                     if exhausted or (limit_bytes is not None and read >= limit_bytes):
+                        self._flush(report)
                         return
                     continue
                 done, _ = wait(
@@ -306,9 +329,19 @@ class AuditService:
                     if work.pending == 0:
                         self._finish(work, report)
                         held.pop(work.slice.id, None)
+                if self._unrecorded and now - self._unrecorded[0][0].when > RECORD_AFTER:
+                    self._flush(report)
         finally:
             for future in pending:
                 future.cancel()
+            if self._unrecorded:
+                # Slices read before a failure are still recorded; if that fails too, their claims
+                # expire and they are read again.
+                try:
+                    self._flush(report)
+                except OaisError as exc:
+                    self._unrecorded = []
+                    report.problems.append(f"location '{name}': audits read but not recorded: {exc}")
             if held:
                 # Whatever was not finished stays due; give it back now rather than at expiry.
                 try:
@@ -344,7 +377,15 @@ class AuditService:
         for key, size in bag.listing.items():
             if key[len(prefix) :] not in known:
                 unexpected.append((key, size))
-        return _Work(sl, mode, checks, unexpected)
+        still = {key for key, _ in unexpected}
+        gone = [
+            f.key
+            for f in self._ledger.findings(location=sl.location)
+            if f.kind is FindingKind.UNEXPECTED
+            and (f.aip_id, f.version) == (sl.aip_id, sl.version)
+            and f.key not in still
+        ]
+        return _Work(sl, mode, checks, unexpected, gone)
 
     def _batches(self, work: _Work, opener: StoreOpener, share: float) -> Iterator[Batch]:
         keys: list[tuple[str, DigestAlgorithm]] = []
@@ -423,63 +464,75 @@ class AuditService:
         files = len(work.checks)
         nbytes = sum(r.size for r in work.results)
         event = self._event(sl, work.mode, files, nbytes, findings, now)
-        agents = [self._software]
-        segments, failures = self._storage.append_to_logs([event], agents)
-        for failure in failures:
-            report.problems.append(f"event log not written: {failure}")
-        recorded = self._ledger.record(
+        for f in findings:
+            log.warning("fixity: %s", f.line())
+        outcome = SliceOutcome(
             slice_id=sl.id,
-            holder=self.holder,
             mode=work.mode,
             when=now,
             ok=not findings,
             event=event,
-            agents=agents,
-            segments=segments,
             findings=findings,
-            whole=whole,
+            whole=[*whole, *work.gone],
         )
-        if not recorded:
-            report.problems.append(
-                f"location '{sl.location}': the claim on AIP {sl.aip_id} v{sl.version} slice {sl.number} "
-                "expired before its audit ended; another audit has it"
-            )
-        for f in findings:
-            log.warning("fixity: %s", f.line())
-        report.slices.append(
-            SliceResult(
-                aip_id=sl.aip_id,
-                version=sl.version,
-                location=sl.location,
-                number=sl.number,
-                mode=work.mode,
-                files=files,
-                bytes=nbytes,
-                ok=not findings,
-                event=event.event.identifier if recorded else None,
-                findings=findings,
-            )
+        result = SliceResult(
+            aip_id=sl.aip_id,
+            version=sl.version,
+            location=sl.location,
+            number=sl.number,
+            mode=work.mode,
+            files=files,
+            bytes=nbytes,
+            ok=not findings,
+            event=event.event.identifier,
+            findings=findings,
         )
+        self._unrecorded.append((outcome, result))
+        if len(self._unrecorded) >= RECORD_SLICES:
+            self._flush(report)
+
+    def _flush(self, report: AuditReport) -> None:
+        """Log and record the slices audited since the last flush: one event log segment per
+        location and one catalog transaction for all of them."""
+        if not self._unrecorded:
+            return
+        batch, self._unrecorded = self._unrecorded, []
+        agents = [self._software]
+        segments, failures = self._storage.append_to_logs([o.event for o, _ in batch], agents)
+        for failure in failures:
+            report.problems.append(f"event log not written: {failure}")
+        recorded = self._ledger.record(
+            holder=self.holder, outcomes=[o for o, _ in batch], agents=agents, segments=segments
+        )
+        for outcome, result in batch:
+            if outcome.slice_id not in recorded:
+                report.problems.append(
+                    f"location '{result.location}': the claim on AIP {result.aip_id} v{result.version} "
+                    f"slice {result.number} expired before its audit ended; another audit has it"
+                )
+                result = result.model_copy(update={"event": None})
+            report.slices.append(result)
 
     def _event(
         self, sl: Slice, mode: AuditMode, files: int, nbytes: int, findings: Sequence[Finding], now: datetime
     ) -> LoggedEvent:
         algorithms = "sha256" if mode is AuditMode.DEEP else "xxh3_128 (sha256 where no xxh3_128 is recorded)"
-        covered = (
-            f"slice {sl.number}: {files} objects"
-            if sl.number or sl.files + 8 < files
-            else f"{files} objects: every file of the version and its tag files"
-        )
+        if sl.of > 1:
+            covered = f"slice {sl.number + 1} of {sl.of}: {files} objects" + (
+                ", the version's tag files among them" if sl.number == 0 else ""
+            )
+        else:
+            covered = f"{files} objects: every file stored under the version and its tag files"
         detail = (
             f"{mode.value} audit ({algorithms}) of AIP {sl.aip_id} version {sl.version} at location "
             f"'{sl.location}', {covered}, {nbytes} bytes read"
         )
         if findings:
             outcome = Outcome.FAILURE
-            outcome_detail = f"{len(findings)} of {files} objects not as recorded: " + "; ".join(
-                f"{f.path}: {f.kind.value}"
-                + (f" (expected {f.algorithm.value if f.algorithm else ''} {f.expected}, found {f.found})")
-                for f in findings
+            shown = "; ".join(_described(f) for f in findings[:DETAIL_FINDINGS])
+            more = len(findings) - DETAIL_FINDINGS
+            outcome_detail = f"{len(findings)} of {files} objects not as recorded: {shown}" + (
+                f"; and {more} more (`oais audit status` lists every open finding)" if more > 0 else ""
             )
         else:
             outcome = Outcome.SUCCESS
@@ -517,7 +570,9 @@ class AuditService:
                 self._ledger.mark_unrecoverable(finding.location, finding.key, True)
                 report.unrecoverable.append(finding.model_copy(update={"unrecoverable": True}))
             else:
-                report.repaired.append(finding.model_copy(update={"repaired_from": source}))
+                report.repaired.append(
+                    finding.model_copy(update={"repaired_from": source, "repaired": self._clock.now()})
+                )
 
     def _repair_one(self, finding: Finding, record: str) -> str | None:
         assert finding.aip_id is not None and finding.version is not None
@@ -538,8 +593,11 @@ class AuditService:
                 (got,) = list(source.read([ReadItem(key=finding.key, dest=str(local))]))
                 if got.problem is not None or got.sha256 != record:
                     continue
+                # Locked like every other object the storage policy writes.
                 for _ in target.write(
-                    [WriteItem(key=finding.key, size=got.size, sha256=record, path=str(local), replace=True)]
+                    [WriteItem(key=finding.key, size=got.size, sha256=record, path=str(local), replace=True)],
+                    retention=self._storage.policy.retention,
+                    now=self._clock.now(),
                 ):
                     pass
             (after,) = list(target.hash_objects([finding.key], SHA256))
@@ -613,25 +671,33 @@ class AuditService:
             held.setdefault(aip, set()).add(f"v{version}")
         out: list[Finding] = []
 
-        def unknown(prefix: str) -> None:
-            objects = list(store.list(prefix))
+        def unknown(path: str) -> None:
+            # The object ``path`` and those below ``path/``: not "aips/a/v10" for "aips/a/v1".
+            objects = [o for o in store.list(path) if o.key == path or o.key.startswith(path + "/")]
+            below = any(o.key != path for o in objects)
             out.append(
                 Finding(
                     location=name,
-                    key=prefix,
+                    key=path + "/" if below else path,
                     kind=FindingKind.UNEXPECTED,
                     found=f"{len(objects)} objects, {sum(o.size for o in objects)} bytes",
                     detected=now,
                 )
             )
 
-        for top in store.children(""):
+        tops = list(store.children(""))
+        if held and "aips" not in tops:
+            raise StorageError(
+                "the location has no aips/ folder, yet the catalog has copies there (a disk not "
+                "mounted, or the wrong bucket or prefix?)"
+            )
+        for top in tops:
             if top in ("aips", EVENTS.strip("/")):
                 continue
             unknown(top)  # an object or a folder of objects beside aips/ and events/
         for aip in store.children("aips/"):
             if aip not in held:
-                unknown(f"aips/{aip}/")
+                unknown(f"aips/{aip}")
                 continue
             for v in store.children(f"aips/{aip}/"):
                 if v not in held[aip]:
@@ -659,13 +725,25 @@ class AuditService:
         return self._ledger.file_checks(aip_id, version)
 
 
+def _described(f: Finding) -> str:
+    """One finding in an event's outcome detail: what was expected, what was found."""
+    what = f"{f.path or f.key}: {f.kind.value}"
+    if f.kind is FindingKind.UNEXPECTED:
+        return f"{what} ({f.found}, listed by no manifest)"
+    found = f.found or "nothing"
+    if f.expected is None:
+        return f"{what} (nothing recorded to compare with, found {found})"
+    algorithm = f"{f.algorithm.value} " if f.algorithm else ""
+    return f"{what} (expected {algorithm}{f.expected}, found {found})"
+
+
 def _verdict(check: ObjectCheck, result: Hashed) -> tuple[FindingKind | None, str | None]:
     if result.problem == "missing":
         return FindingKind.MISSING, None
     if result.problem is not None:
         return FindingKind.UNREADABLE, result.problem
     if check.size is not None and result.size != check.size:
-        return FindingKind.TRUNCATED, f"{result.size} bytes, not {check.size}"
+        return FindingKind.TRUNCATED, f"{result.digest}, {result.size} bytes, not {check.size}"
     if check.expected is not None and result.digest != check.expected:
         return FindingKind.ALTERED, result.digest
     return None, None

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import partial
 
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.ports import ObjectStore
@@ -52,26 +53,44 @@ class Pace:
             time.sleep(delay)
 
 
-_stores: dict[str, tuple[StoreOpener, ObjectStore]] = {}
-# One bucket per location for the life of the worker, so that its many batches share one budget.
-_paces: dict[str, Pace] = {}
+_stores: dict[str, tuple[Hashable, ObjectStore]] = {}
+# One bucket per location and worker thread for the life of the worker, so that the many batches a
+# worker runs one after another share one budget. Each batch's rate is its share of the location's
+# budget: batches that run side by side (in other processes, or other threads of this one) each
+# keep their own share.
+_paces: dict[tuple[str, int], Pace] = {}
 
 
 def _pace(batch: Batch) -> Pace | None:
     if not batch.rate:
         return None
-    pace = _paces.get(batch.location)
+    where = (batch.location, threading.get_ident())
+    pace = _paces.get(where)
     if pace is None or pace.rate != batch.rate:
-        pace = _paces[batch.location] = Pace(batch.rate)
+        pace = _paces[where] = Pace(batch.rate)
     return pace
 
 
+def _identity(opener: StoreOpener) -> Hashable:
+    """What an opener opens: every batch arrives with its own unpickled copy of the opener, so a
+    ``functools.partial`` is compared by its function and arguments, not by identity."""
+    if isinstance(opener, partial):
+        try:
+            key = (opener.func, opener.args, tuple(sorted(opener.keywords.items())))
+            hash(key)
+        except TypeError:
+            return opener
+        return key
+    return opener
+
+
 def _store(batch: Batch) -> ObjectStore:
+    identity = _identity(batch.opener)
     cached = _stores.get(batch.location)
-    if cached is not None and cached[0] == batch.opener:
+    if cached is not None and cached[0] == identity:
         return cached[1]
     store = batch.opener()
-    _stores[batch.location] = (batch.opener, store)
+    _stores[batch.location] = (identity, store)
     return store
 
 

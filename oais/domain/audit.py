@@ -7,14 +7,16 @@ audit sha256 (the digest of record); the analogue of Ceph's scrub and deep scrub
 verified, and how many bytes per second an audit may read from each location.
 
 The unit of audit work is a *slice*: a contiguous run of one AIP version's files at one location (at
-most :data:`SLICE_FILES` files, :data:`SLICE_BYTES` bytes), so that claims, verification times and
-events stay proportionate to the holdings at a billion files. A file copy's last verification (time,
-mode, outcome) is that of its slice, except where a *finding* names the file. See
-docs/decisions/0009-fixity-audits.md.
+most :data:`SLICE_FILES` files, and less than :data:`SLICE_BYTES` bytes plus its last file), so that
+claims, verification times and events stay proportionate to the holdings at a billion files. A file
+copy's last verification (time, mode, outcome) is that of its slice, except where a *finding* names
+the file. See docs/decisions/0009-fixity-audits.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
@@ -22,11 +24,13 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from oais.domain.fixity import DigestAlgorithm
+from oais.domain.premis import LoggedEvent
 from oais.domain.storage import LOCATION_NAME
 
 #: Most files in one slice.
 SLICE_FILES = 10_000
-#: Most bytes in one slice (a slice with one larger file holds that file alone).
+#: A slice is cut wherever the version's running total of bytes passes a multiple of this, so that it
+#: holds less than this plus its last file.
 SLICE_BYTES = 64 << 30
 
 
@@ -163,6 +167,8 @@ class Slice(BaseModel):
     bytes: int
     checked: datetime | None
     deep_checked: datetime | None
+    #: How many slices the copy is cut into (events say whether one covered the whole version).
+    of: int = 1
 
 
 class ObjectCheck(NamedTuple):
@@ -175,6 +181,19 @@ class ObjectCheck(NamedTuple):
     algorithm: DigestAlgorithm
     record: str | None  # the sha256 of record (what a repair must find), None if nothing records it
     file_id: int | None = None  # the catalog's file, None for tag files
+
+
+@dataclass(frozen=True)
+class SliceOutcome:
+    """What one slice's audit found, ready to be recorded."""
+
+    slice_id: int
+    mode: AuditMode
+    when: datetime
+    ok: bool
+    event: LoggedEvent  # the fixity check event
+    findings: Sequence[Finding]  # objects found wrong
+    whole: Sequence[str]  # keys read and found as recorded (their open findings are resolved)
 
 
 class Finding(BaseModel):
@@ -191,7 +210,7 @@ class Finding(BaseModel):
     file_id: int | None = None  # the catalog's file (None for tag files and unknown objects)
     algorithm: DigestAlgorithm | None = None
     expected: str | None = None
-    found: str | None = None  # the digest read, or what was found instead ("1022 bytes, not 1024")
+    found: str | None = None  # the digest read (with the size read, if that differs), or what was found
     detected: datetime
     repaired: datetime | None = None
     repaired_from: str | None = None

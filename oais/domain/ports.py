@@ -15,7 +15,15 @@ from typing import BinaryIO, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from oais.domain.audit import AuditMode, AuditPolicy, Finding, LocationCoverage, ObjectCheck, Slice
+from oais.domain.audit import (
+    AuditMode,
+    AuditPolicy,
+    Finding,
+    LocationCoverage,
+    ObjectCheck,
+    Slice,
+    SliceOutcome,
+)
 from oais.domain.bag import BagStructure
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
@@ -607,18 +615,13 @@ class AuditLedger(Protocol):
     def record(
         self,
         *,
-        slice_id: int,
         holder: str,
-        mode: AuditMode,
-        when: datetime,
-        ok: bool,
-        event: LoggedEvent,
+        outcomes: Sequence[SliceOutcome],
         agents: Sequence[Agent],
         segments: Sequence[Segment],
-        findings: Sequence[Finding],
-        whole: Sequence[str],
-    ) -> bool:
-        """Record one slice's audit in one transaction; False (nothing recorded) if the claim was lost.
+    ) -> builtins.set[int]:
+        """Record audited slices in one transaction; returns those recorded (a slice whose claim was
+        lost is not).
 
         Raises:
             CatalogError: the database failed; nothing is recorded.

@@ -45,6 +45,7 @@ from rich.progress import (
 from oais.archival_storage.rebuild import rebuild_catalog
 from oais.bootstrap import Services, bag_validator, build
 from oais.config import load_settings
+from oais.domain.audit import FindingKind
 from oais.domain.errors import (
     AipNotFound,
     CatalogError,
@@ -601,7 +602,9 @@ def audit_run(
             for f in report.unrecoverable:
                 out.print(f"NO GOOD COPY LEFT: {f.line()}", markup=False)
             for f in left:
-                out.print(f"BAD: {f.line()}", markup=False)
+                # An object inside a version that no manifest lists is not a damaged file.
+                label = "UNEXPECTED" if f.kind is FindingKind.UNEXPECTED else "BAD"
+                out.print(f"{label}: {f.line()}", markup=False)
             for f in report.repaired:
                 out.print(f"REPAIRED from '{f.repaired_from}': {f.line()}", markup=False)
             for f in report.unexpected:

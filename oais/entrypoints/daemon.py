@@ -5,24 +5,37 @@ resumes where it was: a tick that was due while it was down runs once (coalescin
 the same time (``max_instances=1``). Each tick claims the slices whose last verification is oldest
 at every location, verifies them within the read budget, records the outcomes and repairs what
 failed; claims keep several daemons on several hosts from verifying the same copy at once.
+
+Stopping: SIGTERM or SIGINT to the daemon lets the tick under way finish. Ctrl-C in a terminal
+reaches the worker processes too, which ignore it (they finish the tick with the daemon); a SIGTERM
+sent to every process of the service (systemd's default) stops them at once, and the tick ends
+early, recording nothing of what it had not finished, which stays due. Worker processes that die
+while the daemon runs are replaced, and the next tick carries on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import signal
 import socket
 import threading
-from concurrent.futures import Executor
+from collections.abc import Iterator
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import cast
 
 from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerThreads
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
+from sqlalchemy.exc import SQLAlchemyError
 
+from oais.adapters.catalog.engine import make_engine
 from oais.adapters.executors import open_executor, parallelism
 from oais.archival_storage.audit import AuditReport, AuditService
 from oais.bootstrap import audit_service
@@ -34,11 +47,76 @@ log = logging.getLogger("oais.daemon")
 TICK_JOB = "audit-tick"
 
 
+class _Readers:
+    """The executor that ticks hash with, opened again when it breaks: a process pool whose worker
+    died (the OOM killer, an operator's kill) refuses every later task, and the daemon would
+    otherwise go on ticking without ever auditing anything again."""
+
+    def __init__(self, spec: str | None, workers: int | None) -> None:
+        self._spec = spec
+        self._workers = workers
+        self._stack = contextlib.ExitStack()
+        self.executor = self._open()
+
+    def _open(self) -> Executor:
+        executor = self._stack.enter_context(open_executor(self._spec, self._workers))
+        _start_workers(executor)
+        return executor
+
+    def replace(self) -> None:
+        """Close the broken executor and open a new one."""
+        broken = self._stack.pop_all()
+        try:
+            broken.close()
+        except Exception as exc:
+            log.warning("the broken worker pool did not shut down cleanly: %s", exc)
+        self.executor = self._open()
+
+    def close(self) -> None:
+        """Wait for the work submitted, then stop the workers."""
+        self._stack.close()
+
+
+def _start_workers(executor: Executor) -> None:
+    """Start a local pool's first worker (and with it the fork server every later worker comes from)
+    with SIGINT blocked, which they keep: Ctrl-C in a terminal reaches the daemon's whole process
+    group, and is meant for the daemon alone, which then stops after its tick, with its workers."""
+    if not isinstance(executor, ProcessPoolExecutor):
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        executor.submit(os.getpid).result()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 @dataclass
 class _Context:
     service: AuditService
-    executor: Executor
-    parallelism: int
+    readers: _Readers
+    stopping: threading.Event
+    #: Held while a tick runs.
+    ticking: threading.Lock
+
+
+class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
+    """APScheduler's background scheduler, minus two ways for its thread to misbehave.
+
+    * Woken by ``shutdown``, the thread looks for due jobs once more and submits them to the
+      executor that was just shut down (a traceback in the log of every stop after a long tick).
+    * An error of the job store outside its due-jobs query (the database restarted while the next
+      run time was being written) ends the thread: the daemon would stay up without ever ticking.
+    """
+
+    def _process_jobs(self) -> float | None:
+        if self.state != STATE_RUNNING:
+            return None
+        try:
+            return cast("float | None", super()._process_jobs())
+        except SQLAlchemyError as exc:
+            retry = float(self.jobstore_retry_interval)
+            log.error("the schedule could not be updated (trying again in %g s): %s", retry, exc)
+            return retry
 
 
 # The running daemon's service: jobs are stored by reference to :func:`tick`, which finds it here.
@@ -59,17 +137,32 @@ def tick() -> None:
     context = _context
     if context is None:  # pragma: no cover - only scheduled by run()
         raise RuntimeError("the daemon is not running")
+    with context.ticking:
+        _tick(context)
+
+
+def _tick(context: _Context) -> None:
     policy = context.service.policy
+    executor = context.readers.executor
     try:
         report = context.service.run(
-            context.executor,
-            context.parallelism,
+            executor,
+            # Asked every tick: a Dask cluster gains and loses workers.
+            parallelism(executor),
             limit_bytes=policy.budget.default * policy.tick_seconds,
         )
     except OaisError as exc:
         # The database or a location failed for the whole tick: the claims expire and the next
         # tick carries on.
         log.error("audit tick failed: %s", exc)
+        return
+    except BrokenExecutor as exc:
+        # What the tick had not recorded stays due (its claims are given back, or expire).
+        if context.stopping.is_set():
+            log.info("the tick was cut short: its worker processes were stopped with the daemon")
+            return
+        log.error("audit tick failed: its worker processes died (%s); starting new ones", exc)
+        context.readers.replace()
         return
     _log_report(report)
 
@@ -107,13 +200,54 @@ def run(
     global _context
     daemon_name = name or socket.gethostname()
     table = job_table(daemon_name)
-    service = audit_service(settings)
-    policy = service.policy
     stop = stop or threading.Event()
-    with open_executor(executor_spec, workers) as executor:
-        _context = _Context(service, executor, parallelism(executor))
-        scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(url=_sync_url(settings.database_url), tablename=table)},
+    with _stopped_by_signals(stop):
+        service = audit_service(settings)
+        readers = _Readers(executor_spec, workers)
+        try:
+            _schedule(settings, service, readers, daemon_name, table, stop)
+        finally:
+            _context = None
+            readers.close()
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` while in the block (only the main thread can be told)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the current tick", signum)
+        stop.set()
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _schedule(
+    settings: Settings,
+    service: AuditService,
+    readers: _Readers,
+    daemon_name: str,
+    table: str,
+    stop: threading.Event,
+) -> None:
+    """Tick on the stored schedule until ``stop`` is set, then wait for the tick under way."""
+    global _context
+    policy = service.policy
+    # The catalog's own engine settings (SQLite: write-ahead log and a busy timeout; PostgreSQL:
+    # connections checked before use, so that a restarted server costs no failed poll).
+    engine = make_engine(settings.database_url)
+    try:
+        context = _context = _Context(service, readers, stop, threading.Lock())
+        scheduler = _Scheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=table)},
             executors={"default": SchedulerThreads(1)},
             # A tick missed while the daemon was down runs once when it is back, however late.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -135,29 +269,21 @@ def run(
             elif getattr(job.trigger, "interval", None) != interval:
                 job.reschedule("interval", seconds=policy.tick_seconds)
             # Otherwise a restart keeps the stored next run time: the schedule resumes.
-
-            def on_signal(signum: int, _frame: FrameType | None) -> None:
-                log.info("signal %d: stopping after the current tick", signum)
-                stop.set()
-
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGTERM, on_signal)
-                signal.signal(signal.SIGINT, on_signal)
             log.info(
                 "oais daemon %s: policy %s, a tick every %d s, %d parallel readers, jobs in table %s",
                 daemon_name,
                 policy.reference,
                 policy.tick_seconds,
-                _context.parallelism,
+                parallelism(readers.executor),
                 table,
             )
             scheduler.resume()
             stop.wait()
         finally:
-            scheduler.shutdown(wait=True)
-            _context = None
-
-
-def _sync_url(url: str) -> str:
-    # APScheduler builds its own engine: give it the driver the catalog uses.
-    return "postgresql+psycopg://" + url[len("postgresql://") :] if url.startswith("postgresql://") else url
+            # No new tick, and the one under way finished, before the scheduler shuts down: shutting
+            # it down mid-tick would leave its thread to submit the next tick to a closed executor.
+            scheduler.pause()
+            with context.ticking:
+                scheduler.shutdown(wait=True)
+    finally:
+        engine.dispose()

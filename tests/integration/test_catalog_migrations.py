@@ -14,9 +14,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from oais.adapters.catalog import repository as repository_module
 from oais.adapters.catalog.engine import make_engine
 from oais.adapters.catalog.migrations import alembic_config, current_revision, head_revision, upgrade
-from oais.adapters.catalog import repository as repository_module
 from oais.adapters.catalog.repository import SqlAipRepository
 from oais.adapters.catalog.rows import Base
 from oais.adapters.catalog.uow import sql_unit_of_work_factory

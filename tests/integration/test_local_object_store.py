@@ -58,6 +58,21 @@ def count_reads(monkeypatch: pytest.MonkeyPatch, path: Path) -> list[None]:
     return reads
 
 
+def test_two_locations_on_one_file_system_never_share_an_inode(tmp_path: Path) -> None:
+    first = LocalObjectStore("first", tmp_path / "first")
+    second = LocalObjectStore("second", tmp_path / "second")
+    source = tmp_path / "staging" / "bag" / "data" / "cube.fits"
+    item = file_item(source, "aip-1/v1/data/cube.fits", os.urandom(50_000))
+    list(first.write([item]))
+    list(second.write([item]))
+    a = os.stat(first.root / item.key)
+    b = os.stat(second.root / item.key)
+    # One inode in two locations would be one copy: a single bad block would damage both.
+    assert a.st_ino == os.stat(source).st_ino
+    assert b.st_ino != a.st_ino
+    assert second.get_bytes(item.key) == first.get_bytes(item.key)
+
+
 def test_published_objects_are_read_only(store: LocalObjectStore, tmp_path: Path) -> None:
     list(
         store.write(

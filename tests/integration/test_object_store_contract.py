@@ -9,21 +9,26 @@ same thing on a disk or on S3. The S3 store writes under the key prefix "p/" and
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import xxhash
 
+from oais.adapters.hashing import CHUNK
 from oais.adapters.storage.local import LocalObjectStore
 from oais.adapters.storage.memory import InMemoryObjectStore
 from oais.domain.errors import ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.ports import ObjectStore
 from oais.domain.storage import (
+    Hashed,
     LocationKind,
     ReadItem,
     ReadResult,
@@ -46,6 +51,9 @@ class Expected:
     kind: LocationKind
     uri: str  # what describe() gives
     located: str  # what locate() gives for a key, before the key
+    #: Which threads read the bytes when hashing: None for the calling thread, else the prefix of
+    #: the names of the store's own reading threads.
+    reader: str | None = None
 
 
 def _s3_store(request: pytest.FixtureRequest, *, object_lock: bool = False) -> tuple[ObjectStore, Expected]:
@@ -64,7 +72,9 @@ def _s3_store(request: pytest.FixtureRequest, *, object_lock: bool = False) -> t
         part_size=PART_SIZE,
         concurrency=4,
     )
-    return store, Expected(LocationKind.S3, f"s3://{bucket}/p/ at {s3.endpoint}", f"s3://{bucket}/p/")
+    return store, Expected(
+        LocationKind.S3, f"s3://{bucket}/p/ at {s3.endpoint}", f"s3://{bucket}/p/", reader=f"s3-{NAME}-get"
+    )
 
 
 @pytest.fixture(params=["memory", "local", pytest.param("s3", marks=pytest.mark.s3)])
@@ -152,6 +162,24 @@ def read(
     results = list(store.read(items, progress))
     assert sorted(r.key for r in results) == sorted(i.key for i in items)
     return {r.key: r for r in results}
+
+
+def hashed(
+    store: ObjectStore,
+    keys: list[str],
+    algorithm: DigestAlgorithm = DigestAlgorithm.SHA256,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Hashed]:
+    results = list(store.hash_objects(keys, algorithm, progress))
+    assert sorted(r.key for r in results) == sorted(keys)
+    return {r.key: r for r in results}
+
+
+def digest(algorithm: DigestAlgorithm, data: bytes) -> str:
+    """The reference digest, from the libraries themselves."""
+    if algorithm is DigestAlgorithm.XXH3_128:
+        return xxhash.xxh3_128(data).hexdigest()
+    return hashlib.new(algorithm.value, data).hexdigest()
 
 
 # --- writing and reading back --------------------------------------------------------------------
@@ -434,6 +462,7 @@ def test_bad_keys_are_refused_naming_the_location_and_the_key(
     calls: list[Callable[[], object]] = [
         lambda: list(store.write([WriteItem(key=key, size=1, sha256=sha256(b"x"), data=b"x")])),
         lambda: list(store.read([ReadItem(key=key)])),
+        lambda: list(store.hash_objects([key], DigestAlgorithm.SHA256)),
         lambda: store.get_bytes(key),
         lambda: store.head(key),
         lambda: store.locate(key),
@@ -465,6 +494,118 @@ def test_a_key_given_twice_in_one_write_is_refused(store: ObjectStore, sources: 
     assert list(store.list("")) == []
 
 
+# --- hashing for audits ---------------------------------------------------------------------------
+
+#: Sizes around the read chunks of every store (the local one reads at most CHUNK bytes at a time, the
+#: S3 one receives 4 MiB at a time and hashes objects over 8 MiB on a second thread), in an order that
+#: makes a store that reuses one buffer go from small to large and back.
+HASHED_SIZES = {
+    "v1/data/a-small.txt": 1000,
+    "v1/data/b-empty.txt": 0,
+    "v1/data/c-large.bin": (9 << 20) + 7,
+    "v1/data/d-one-byte.txt": 1,
+    "v1/data/e-one-chunk.bin": CHUNK,
+    "v1/data/f-chunk-and-one.bin": CHUNK + 1,
+    "v1/data/g-small-again.txt": 4097,
+}
+
+
+@pytest.mark.parametrize("algorithm", [DigestAlgorithm.SHA256, DigestAlgorithm.XXH3_128])
+def test_hashing_gives_each_objects_digest_and_size_in_the_algorithm_asked_for(
+    store: ObjectStore, sources: Sources, algorithm: DigestAlgorithm
+) -> None:
+    contents = {key: blob(size, seed) for seed, (key, size) in enumerate(HASHED_SIZES.items())}
+    write(store, *((sources.file if len(d) > BIG else sources.data)(k, d) for k, d in contents.items()))
+    received = Counter()
+    results = hashed(store, list(contents), algorithm, progress=received)
+    assert results == {k: Hashed(k, len(d), digest(algorithm, d), None) for k, d in contents.items()}
+    assert received.total == sum(len(d) for d in contents.values())
+    # The same object asked for again in a later call: nothing is kept between calls.
+    again = hashed(store, ["v1/data/g-small-again.txt", "v1/data/c-large.bin"], algorithm)
+    assert again == {k: results[k] for k in again}
+
+
+def test_a_missing_object_is_reported_in_its_hash_result_and_the_others_are_hashed(
+    store: ObjectStore, sources: Sources
+) -> None:
+    present = {"v1/data/present.txt": b"here", "v1/data/other.bin": blob(70_000, 5)}
+    write(store, *(sources.data(k, d) for k, d in present.items()))
+    absent = [
+        "v1/data/absent.txt",
+        "v1/data",  # a prefix of keys is not an object
+        "v1/data/present.txt/below",  # below an object
+        "v9/data/absent.txt",
+    ]
+    received = Counter()
+    results = hashed(store, [absent[0], *present, *absent[1:]], progress=received)
+    for key in absent:
+        assert results[key] == Hashed(key, 0, None, "missing")
+    for key, data in present.items():
+        assert results[key] == Hashed(key, len(data), sha256(data), None)
+    assert received.total == sum(len(d) for d in present.values())
+
+
+def test_hashing_no_keys_gives_no_results(store: ObjectStore) -> None:
+    assert list(store.hash_objects([], DigestAlgorithm.SHA256)) == []
+
+
+def test_a_bad_key_among_good_ones_is_refused_before_anything_is_read(
+    store: ObjectStore, sources: Sources
+) -> None:
+    write(store, sources.data("v1/data/good.txt", b"good"))
+    received = Counter()
+    results = store.hash_objects(
+        ["v1/data/good.txt", "v1/../../etc/passwd"], DigestAlgorithm.SHA256, received
+    )
+    with pytest.raises(StorageError, match=re.escape(f"location '{NAME}': 'v1/../../etc/passwd': ")):
+        next(iter(results))
+    assert received.total == 0
+
+
+def test_a_blocking_progress_callback_holds_up_the_thread_that_reads(
+    store: ObjectStore, sources: Sources, expected: Expected
+) -> None:
+    contents = {f"v1/data/{i}.bin": blob(1000 + i, i) for i in range(6)}
+    write(store, *(sources.data(k, d) for k, d in contents.items()))
+    entered, release = threading.Event(), threading.Event()
+    callers: list[threading.Thread] = []
+
+    def progress(nbytes: int) -> None:
+        callers.append(threading.current_thread())
+        entered.set()
+        release.wait(120)  # a read budget that is spent: reading waits until it is refilled
+
+    results: list[Hashed] = []
+    errors: list[BaseException] = []
+
+    def audit() -> None:
+        try:
+            for result in store.hash_objects(list(contents), DigestAlgorithm.SHA256, progress):
+                results.append(result)
+        except BaseException as exc:
+            errors.append(exc)
+
+    auditor = threading.Thread(target=audit, name="auditor")
+    auditor.start()
+    try:
+        assert entered.wait(120), "the progress callback was never called"
+        # Every object needs its progress reported before it is done, so while the callback blocks
+        # no object is finished: the reading itself is held up, not only the delivery of results.
+        assert results == []
+        blocked = callers[0]
+    finally:
+        release.set()
+        auditor.join(120)
+    assert not auditor.is_alive() and errors == []
+    assert {r.key: r for r in results} == {k: Hashed(k, len(d), sha256(d), None) for k, d in contents.items()}
+    if expected.reader is None:
+        assert blocked is auditor
+        assert all(thread is auditor for thread in callers)
+    else:
+        assert blocked is not auditor and blocked.name.startswith(expected.reader)
+        assert all(thread is not auditor and thread.name.startswith(expected.reader) for thread in callers)
+
+
 # --- Object Lock ----------------------------------------------------------------------------------
 
 
@@ -483,6 +624,78 @@ def test_a_locked_location_records_the_retention_asked_for(locked: ObjectStore, 
         assert head.retain_until is not None
         # Never less than asked; S3 keeps whole seconds, so it may be up to one second more.
         assert timedelta(0) <= head.retain_until - retention.until(now) < timedelta(seconds=1)
+
+
+# --- the local location's own --------------------------------------------------------------------
+
+
+def _local_store(tmp_path: Path) -> LocalObjectStore:
+    return LocalObjectStore(NAME, tmp_path / "store")
+
+
+def _rewrite(path: Path, data: bytes) -> None:
+    """Change a published (read-only) file's bytes in place, as decay or an intruder would."""
+    path.chmod(0o644)
+    with open(path, "r+b") as f:
+        f.write(data)
+        f.truncate()
+    path.chmod(0o444)
+
+
+@pytest.mark.parametrize("size", [1000, 9 << 20])
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "bit flipped", "extended"])
+def test_a_local_file_changed_after_writing_is_hashed_as_it_now_is(
+    tmp_path: Path, sources: Sources, size: int, damage: str
+) -> None:
+    store = _local_store(tmp_path)
+    data = blob(size, 11)
+    write(store, sources.data("v1/data/f.bin", data))
+    if damage == "truncated":
+        changed = data[: size // 3]
+    elif damage == "emptied":
+        changed = b""
+    elif damage == "bit flipped":
+        middle = size // 2
+        changed = data[:middle] + bytes([data[middle] ^ 0x10]) + data[middle + 1 :]
+    else:
+        changed = data + b"appended"
+    _rewrite(store.root / "v1/data/f.bin", changed)
+    for algorithm in (DigestAlgorithm.SHA256, DigestAlgorithm.XXH3_128):
+        assert hashed(store, ["v1/data/f.bin"], algorithm) == {
+            "v1/data/f.bin": Hashed("v1/data/f.bin", len(changed), digest(algorithm, changed), None)
+        }
+    assert digest(DigestAlgorithm.SHA256, changed) != sha256(data)
+
+
+@pytest.mark.parametrize("error", [-5, 5, 1 << 30])
+def test_a_local_file_is_read_to_its_end_whatever_size_it_had_when_opened(
+    tmp_path: Path, sources: Sources, monkeypatch: pytest.MonkeyPatch, error: int
+) -> None:
+    """A file that grows or shrinks between the look at its size and the reads is read to its end."""
+    store = _local_store(tmp_path)
+    contents = {"v1/data/small.txt": blob(1000, 1), "v1/data/large.bin": blob(CHUNK * 2 + 3, 2)}
+    write(store, *(sources.data(k, d) for k, d in contents.items()))
+    real_lseek = os.lseek
+
+    def lseek(fd: int, position: int, how: int) -> int:
+        end = real_lseek(fd, position, how)
+        return max(0, end + error) if how == os.SEEK_END else end
+
+    monkeypatch.setattr(os, "lseek", lseek)
+    assert hashed(store, list(contents)) == {
+        k: Hashed(k, len(d), sha256(d), None) for k, d in contents.items()
+    }
+
+
+def test_a_special_file_at_a_key_is_reported_without_waiting(tmp_path: Path, sources: Sources) -> None:
+    store = _local_store(tmp_path)
+    write(store, sources.data("v1/data/a.txt", b"a"))
+    os.mkfifo(store.root / "v1/data/fifo")  # reading it would wait for a writer that never comes
+    results = hashed(store, ["v1/data/fifo", "v1/data/a.txt"])
+    assert results["v1/data/a.txt"] == Hashed("v1/data/a.txt", 1, sha256(b"a"), None)
+    fifo = results["v1/data/fifo"]
+    assert (fifo.size, fifo.digest) == (0, None)
+    assert fifo.problem is not None and fifo.problem.startswith("cannot read after 0 bytes: ")
 
 
 # --- the fake's own extras -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, or_, select, text, update
+from sqlalchemy import Engine, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
@@ -26,6 +26,7 @@ from oais.adapters.catalog.rows import (
     AuditSliceRow,
     AuditSweepRow,
     FileRow,
+    UtcDateTime,
     table,
 )
 from oais.domain.audit import (
@@ -38,6 +39,7 @@ from oais.domain.audit import (
     LocationCoverage,
     ObjectCheck,
     Slice,
+    SliceOutcome,
 )
 from oais.domain.errors import CatalogError
 from oais.domain.fixity import DigestAlgorithm
@@ -82,6 +84,8 @@ LEFT JOIN (
 WHERE NOT EXISTS (SELECT 1 FROM audit_slices s
                   WHERE s.version_id = c.version_id AND s.location = c.location)
 """
+# NEVER stored as every other time is (naive UTC text on SQLite), not as the driver would render it.
+_MAKE_SLICES_STATEMENT = text(_MAKE_SLICES).bindparams(bindparam("never", type_=UtcDateTime()))
 
 
 def _when(value: datetime) -> datetime | None:
@@ -118,7 +122,7 @@ class SqlAuditLedger:
         """
         with self._session("make audit slices") as session:
             result = session.execute(
-                text(_MAKE_SLICES),
+                _MAKE_SLICES_STATEMENT,
                 {"never": NEVER, "slice_files": SLICE_FILES, "slice_bytes": SLICE_BYTES},
             )
             return int(getattr(result, "rowcount", 0) or 0)
@@ -155,10 +159,8 @@ class SqlAuditLedger:
                     break
                 if before is None:
                     continue
-                conditions = [
-                    _S.c.location == location,
-                    or_(_S.c.claim_expires.is_(None), _S.c.claim_expires < now),
-                ]
+                free = or_(_S.c.claim_expires.is_(None), _S.c.claim_expires < now)
+                conditions = [_S.c.location == location, free]
                 conditions.append(column < before)
                 if aip_id is not None:
                     conditions.append(
@@ -170,17 +172,30 @@ class SqlAuditLedger:
                 ids = list(session.execute(chosen).scalars())
                 if not ids:
                     continue
-                session.execute(
-                    update(_S)
-                    .where(_S.c.id.in_(ids))
-                    .values(claimed_by=holder, claim_expires=now + ttl)
-                    .execution_options(synchronize_session=False)
+                # The update asks again whether each slice is free: on SQLite the selection above
+                # locks nothing, and another holder may have taken some of them meanwhile.
+                taken = set(
+                    session.execute(
+                        update(_S)
+                        .where(_S.c.id.in_(ids), free)
+                        .values(claimed_by=holder, claim_expires=now + ttl)
+                        .returning(_S.c.id)
+                        .execution_options(synchronize_session=False)
+                    ).scalars()
                 )
-                out += [(s, mode) for s in self._slices(session, ids)]
+                out += [(s, mode) for s in self._slices(session, [i for i in ids if i in taken])]
         return out
 
     def _slices(self, session: Session, ids: Sequence[int]) -> list[Slice]:
+        if not ids:
+            return []
         v = table(AipVersionRow)
+        siblings = _S.alias("siblings")
+        of = (
+            select(func.count())
+            .where(siblings.c.version_id == _S.c.version_id, siblings.c.location == _S.c.location)
+            .scalar_subquery()
+        )
         rows = session.execute(
             select(
                 _S.c.id,
@@ -192,6 +207,7 @@ class SqlAuditLedger:
                 _S.c.bytes,
                 _S.c.checked,
                 _S.c.deep_checked,
+                of.label("of"),
             )
             .join(v, v.c.id == _S.c.version_id)
             .where(_S.c.id.in_(ids))
@@ -207,6 +223,7 @@ class SqlAuditLedger:
                 bytes=r.bytes,
                 checked=_when(r.checked),
                 deep_checked=_when(r.deep_checked),
+                of=r.of,
             )
             for r in rows
         }
@@ -300,63 +317,60 @@ class SqlAuditLedger:
     def record(
         self,
         *,
-        slice_id: int,
         holder: str,
-        mode: AuditMode,
-        when: datetime,
-        ok: bool,
-        event: LoggedEvent,
+        outcomes: Sequence[SliceOutcome],
         agents: Sequence[Agent],
         segments: Sequence[Segment],
-        findings: Sequence[Finding],
-        whole: Sequence[str],
-    ) -> bool:
-        """Record one slice's audit in one transaction: its event, the event log segments written for
-        it, the slice's verification, new findings, and findings resolved because the object was
+    ) -> set[int]:
+        """Record audited slices in one transaction: their events, the event log segments that hold
+        them, each slice's verification, new findings, and findings resolved because the object was
         found whole.
 
         Args:
-            slice_id: the slice.
-            holder: who claimed it; if the claim was lost (it expired and another took it), nothing
-                is recorded and False is returned.
-            mode: the mode of the audit.
-            when: when the audit read the slice.
-            ok: every object was as recorded.
-            event: the fixity check event.
-            agents: the agents the event names.
-            segments: event log segments that hold the event.
-            findings: objects found wrong (an open finding of the same object is updated instead).
-            whole: keys (at the slice's location) read and found as recorded.
+            holder: who claimed the slices; a slice whose claim was lost (it expired and another
+                took it) is not recorded.
+            outcomes: what each slice's audit found.
+            agents: the agents the events name.
+            segments: event log segments that hold the events.
+
+        Returns:
+            The slices recorded.
 
         Raises:
             CatalogError: the database failed; nothing is recorded.
         """
-        with self._session(f"record the audit of slice {slice_id}") as session:
-            mine = session.execute(
-                select(_S.c.id, _S.c.location)
-                .where(_S.c.id == slice_id, _S.c.claimed_by == holder)
-                .with_for_update()
-            ).one_or_none()
-            if mine is None:
-                return False
+        recorded: set[int] = set()
+        with self._session(f"record the audit of {len(outcomes)} slices") as session:
             repository = SqlAipRepository(session)
-            repository.add_events(event.aip_id, event.version, [event.event], agents)
+            for o in outcomes:
+                values: dict[str, Any] = {
+                    "checked": o.when,
+                    "outcome": "ok" if o.ok else "failed",
+                    "event_id": o.event.event.identifier,
+                    "claimed_by": None,
+                    "claim_expires": None,
+                }
+                if o.mode is AuditMode.DEEP:
+                    values["deep_checked"] = o.when
+                # The claim is checked by the update that ends it, before anything else is written:
+                # it takes the row's write lock (on SQLite the database's), so a claim cannot be
+                # taken over between the check and the recording.
+                location = session.execute(
+                    update(_S)
+                    .where(_S.c.id == o.slice_id, _S.c.claimed_by == holder)
+                    .values(**values)
+                    .returning(_S.c.location)
+                ).scalar_one_or_none()
+                if location is None:
+                    continue
+                recorded.add(o.slice_id)
+                repository.add_events(o.event.aip_id, o.event.version, [o.event.event], agents)
+                self._add_findings(session, o.findings, o.event.event.identifier)
+                if o.whole:
+                    self._resolve(session, location, o.whole, o.when, o.event.event.identifier)
             for segment in segments:
                 repository.add_segment(segment)
-            values: dict[str, Any] = {
-                "checked": when,
-                "outcome": "ok" if ok else "failed",
-                "event_id": event.event.identifier,
-                "claimed_by": None,
-                "claim_expires": None,
-            }
-            if mode is AuditMode.DEEP:
-                values["deep_checked"] = when
-            session.execute(update(_S).where(_S.c.id == slice_id).values(**values))
-            self._add_findings(session, findings, event.event.identifier)
-            if whole:
-                self._resolve(session, mine.location, whole, when, event.event.identifier)
-        return True
+        return recorded
 
     def _add_findings(self, session: Session, findings: Sequence[Finding], event_id: str | None) -> None:
         for finding in findings:
@@ -371,6 +385,10 @@ class SqlAuditLedger:
                     .where(_F.c.id == open_row.id)
                     .values(
                         kind=finding.kind.value,
+                        # What this audit compared, in its own algorithm (a quick audit then a deep
+                        # one find the same damage in two digests).
+                        algorithm=finding.algorithm.value if finding.algorithm else None,
+                        expected=finding.expected,
                         found=finding.found,
                         last_seen=finding.detected,
                         unrecoverable=finding.unrecoverable,
@@ -476,6 +494,7 @@ class SqlAuditLedger:
                 aip_id=r.aip_id,
                 version=r.version,
                 path=r.path,
+                file_id=r.file_id,
                 algorithm=DigestAlgorithm(r.algorithm) if r.algorithm else None,
                 expected=r.expected,
                 found=r.found,

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from oais.adapters.hashing import CHUNK, buffer_size, digest_bytes, hash_file, new_hasher
+from oais.adapters.hashing import buffer_size, digest_bytes, hash_file, new_hasher
 from oais.adapters.local_store import make_durable, write_all
 from oais.adapters.storage._common import bounded, require_key, require_prefix, require_unique_keys
 from oais.domain.errors import ConflictError, NotFound, StorageError
@@ -78,6 +78,15 @@ class _Progress:
         if self._callback is not None and nbytes:
             with self._lock:
                 self._callback(nbytes)
+
+
+def _read_problem(fd: int, exc: OSError, size: int) -> str:
+    """Why an open file could not be hashed: a directory is no object ("missing")."""
+    try:
+        directory = stat.S_ISDIR(os.fstat(fd).st_mode)
+    except OSError:
+        directory = False
+    return "missing" if directory else f"cannot read after {size} bytes: {exc.strerror}"
 
 
 def _mtime(st: os.stat_result) -> datetime:
@@ -279,12 +288,17 @@ class LocalObjectStore:
             self._discard(item, temporary)
 
     def _linkable(self, source: str) -> bool:
-        """True if ``source`` is a regular file on the location's file system (it can be linked)."""
+        """True if ``source`` is a regular file on the location's file system that nothing else
+        links to (it can be linked).
+
+        A file already linked elsewhere (into another location on the same file system) is copied:
+        two locations sharing one inode would be one copy, lost to a single bad block.
+        """
         try:
             st = os.stat(source)
         except OSError:
             return False  # copying it says what is wrong
-        return st.st_dev == self._device and stat.S_ISREG(st.st_mode)
+        return st.st_dev == self._device and stat.S_ISREG(st.st_mode) and st.st_nlink == 1
 
     def _check(self, item: WriteItem, sha256: str, size: int) -> None:
         """Refuse bytes that are not the item's.
@@ -585,9 +599,9 @@ class LocalObjectStore:
         """Hash files whole, one after another, in the calling thread.
 
         This is the inner loop of fixity audits (an audit spreads batches of keys over processes), so
-        it costs no more per file than open, fstat, read, hash and close: no thread, no model object,
-        no path object, and one read buffer for the whole call. Nothing happens until the results are
-        iterated.
+        it costs no more per file than opening, reading, hashing and closing it: no thread, no model
+        object, no path object, one read buffer for the whole call. Nothing happens until the results
+        are iterated.
 
         Args:
             keys: the objects to hash.
@@ -607,8 +621,10 @@ class LocalObjectStore:
             require_key(self._name, key)
         new_hasher(algorithm)  # an unknown algorithm fails before anything is read
         root = f"{self._root}{os.sep}"
-        buffer = bytearray(0)
-        view = memoryview(buffer)
+        # One buffer for the whole call, grown to the largest file's need (at most CHUNK): allocating
+        # one per file would cost more than reading a small file.
+        buffer = memoryview(bytearray(0))
+        buffers = (buffer,)
         for key in keys:
             try:
                 fd = os.open(root + key, _OPEN_FLAGS)
@@ -618,49 +634,45 @@ class LocalObjectStore:
             except OSError as exc:
                 yield Hashed(key, 0, None, f"cannot open: {exc.strerror}")
                 continue
+            digest = new_hasher(algorithm)
             size = 0
             problem: str | None = None
-            digest = new_hasher(algorithm)
             try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    problem = "missing" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+                # The size from lseek, not fstat: building a stat_result costs more than reading a
+                # small file. Reads then say where they start (pread), so no seek back is needed.
+                try:
+                    expected = os.lseek(fd, 0, os.SEEK_END)
+                except OSError as exc:
+                    problem = _read_problem(fd, exc, size)
                 else:
-                    expected = st.st_size
                     wanted = buffer_size(expected)
                     if wanted > len(buffer):
-                        # One buffer for the call, grown to the largest file's need: allocating one
-                        # per file would cost more than reading a small file.
-                        buffer = bytearray(wanted)
-                        view = memoryview(buffer)
-                    # A small file is asked for in one read of more than its size; a large one in
-                    # chunks of at most CHUNK bytes.
-                    chunk = view if len(buffer) <= CHUNK else view[:CHUNK]
-                    requested = len(chunk)
+                        buffer = memoryview(bytearray(wanted))
+                        buffers = (buffer,)
+                    requested = len(buffer)
                     while True:
                         try:
-                            n = os.readv(fd, (chunk,))
+                            n = os.preadv(fd, buffers, size)
                         except OSError as exc:
-                            problem = f"cannot read after {size} bytes: {exc.strerror}"
+                            problem = _read_problem(fd, exc, size)
                             break
                         if not n:
                             break
-                        digest.update(chunk[:n])
+                        digest.update(buffer[:n])
                         size += n
-                        if progress is not None:
+                        if progress is not None:  # outside the try: its errors are not read errors
                             progress(n)
-                        # A read that stops short at the size the file had when opened is its end:
-                        # no second read is needed to learn it. Any other short read goes on.
+                        # A read that stops short at the size the file had when it was opened has
+                        # reached its end: a small file costs one read, not two. Any other read goes
+                        # on to the end of the file.
                         if n < requested and size == expected:
                             break
-            except OSError as exc:
-                problem = f"cannot read after {size} bytes: {exc.strerror}"
             finally:
                 os.close(fd)
-            if problem is not None:
-                yield Hashed(key, size, None, problem)
-            else:
+            if problem is None:
                 yield Hashed(key, size, digest.hexdigest(), None)
+            else:
+                yield Hashed(key, size, None, problem)
 
     @staticmethod
     def _discard_unless_whole(dest: str, whole: Callable[[], bool]) -> None:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from oais.adapters.hashing import digest_bytes
+from oais.adapters.hashing import digest_bytes, new_hasher
 from oais.adapters.storage._common import require_key, require_prefix, require_unique_keys
 from oais.domain.errors import ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
+    Hashed,
     LocationInfo,
     LocationKind,
     ObjectInfo,
@@ -212,6 +213,41 @@ class InMemoryObjectStore:
             if progress is not None and stored.data:
                 progress(len(stored.data))
             yield ReadResult(key=item.key, size=len(stored.data), sha256=_sha256(stored.data))
+
+    def hash_objects(
+        self,
+        keys: Sequence[str],
+        algorithm: DigestAlgorithm,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[Hashed]:
+        """Hash objects whole, one after another, in the calling thread.
+
+        Args:
+            keys: the objects to hash.
+            algorithm: the digest to compute.
+            progress: called in the calling thread with the size of each object hashed (if not empty).
+
+        Returns:
+            One result per key, in the order of ``keys``.
+
+        Raises:
+            StorageError: a key is invalid (before anything is hashed).
+            ConfigError: the algorithm has no implementation.
+        """
+        for key in keys:
+            require_key(self._name, key)
+        new_hasher(algorithm)
+        for key in keys:
+            with self._lock:
+                stored = self._objects.get(key)
+            if stored is None:
+                yield Hashed(key, 0, None, "missing")
+                continue
+            digest = new_hasher(algorithm)
+            digest.update(stored.data)
+            if progress is not None and stored.data:
+                progress(len(stored.data))
+            yield Hashed(key, len(stored.data), digest.hexdigest(), None)
 
     def get_bytes(self, key: str, limit: int = 256 << 20) -> bytes:
         """A small object's bytes.

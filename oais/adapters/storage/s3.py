@@ -57,6 +57,7 @@ from oais.domain.errors import ConfigError, ConflictError, NotFound, StorageErro
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
     LOCATION_NAME,
+    Hashed,
     LocationInfo,
     LocationKind,
     ObjectInfo,
@@ -70,6 +71,8 @@ from oais.domain.storage import (
 )
 
 _log = logging.getLogger(__name__)
+
+_SHA256 = DigestAlgorithm.SHA256
 
 #: The smallest part S3 (and RGW: ``rgw_multipart_min_part_size``) accepts, except for the last one.
 MIN_PART_SIZE = 5 << 20
@@ -86,6 +89,7 @@ _REFUSED_CODES = frozenset(
 )
 
 _T = TypeVar("_T")
+_I = TypeVar("_I")
 
 
 class _Kind(Enum):
@@ -232,16 +236,33 @@ class _Flow(Generic[_T]):
                 yield event.result
 
 
+class _Serialised:
+    """Passes progress reports from several worker threads on, one call at a time.
+
+    The callback runs in the worker that read the bytes, so that one that blocks (a read budget)
+    holds that worker's GET up; and one at a time, so that it needs no lock of its own and a budget
+    that sleeps in proportion to the bytes counts them all against one rate.
+    """
+
+    def __init__(self, callback: Callable[[int], None]) -> None:
+        self._callback = callback
+        self._lock = threading.Lock()
+
+    def __call__(self, nbytes: int) -> None:
+        with self._lock:
+            self._callback(nbytes)
+
+
 class _Sink:
-    """Hashes an object's bytes (and writes them to a file) as they arrive.
+    """Hashes an object's bytes (sha256 unless told otherwise, and writes them to a file) as they arrive.
 
     For a large object this runs on a second thread, fed through a short queue, so that the socket
     is drained while the previous chunk is hashed and written (both release the GIL): one stream
     then goes about as fast as the network allows.
     """
 
-    def __init__(self, pipelined: bool) -> None:
-        self._digest = hashlib.sha256()
+    def __init__(self, pipelined: bool, algorithm: DigestAlgorithm = DigestAlgorithm.SHA256) -> None:
+        self._digest = new_hasher(algorithm)
         self._out: Any = None
         self._pipelined = pipelined
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
@@ -277,7 +298,7 @@ class _Sink:
             self._queue.put(chunk)
 
     def finish(self) -> str:
-        """Wait for every chunk to be hashed and written; the sha256. Raises OSError."""
+        """Wait for every chunk to be hashed and written; the digest. Raises OSError."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
@@ -979,9 +1000,77 @@ class S3ObjectStore:
             require_key(self._name, item.key)
         self._ready("reading", batch[0].key)
         flow: _Flow[ReadResult] = _Flow(self._concurrency)
+
+        def moved(nbytes: int) -> None:
+            flow.events.put(_Event(moved=nbytes))
+
+        def read_one(item: ReadItem) -> None:
+            found = self._fetch(item.key, item.dest, flow.stop, _SHA256, moved)
+            flow.events.put(
+                _Event(
+                    result=ReadResult(
+                        key=found.key, size=found.size, sha256=found.digest, problem=found.problem
+                    )
+                )
+            )
+
+        yield from self._get_all(batch, read_one, flow, progress)
+
+    def hash_objects(
+        self,
+        keys: Sequence[str],
+        algorithm: DigestAlgorithm,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[Hashed]:
+        """Hash objects whole, ``concurrency`` streaming GETs at a time, keeping no bytes.
+
+        Args:
+            keys: the objects to hash.
+            algorithm: the digest to compute.
+            progress: called with the number of bytes of each chunk received, in the GET worker
+                thread that received it, one call at a time; while it blocks, that GET reads no
+                further (how a read budget slows an audit down).
+
+        Returns:
+            One result per key, in any order, as each completes: a missing object is ``"missing"``,
+            a body shorter than announced names both sizes, another failure of one object gives a
+            one-line reason.
+
+        Raises:
+            StorageError: a key is invalid (before anything is sent), or the location as a whole
+                failed (unreachable, credentials refused, bucket missing).
+            ConfigError: the algorithm has no implementation.
+        """
+        batch = list(keys)
+        if not batch:
+            return
+        for key in batch:
+            require_key(self._name, key)
+        new_hasher(algorithm)  # an unknown algorithm fails before anything is sent
+        self._ready("reading", batch[0])
+        flow: _Flow[Hashed] = _Flow(self._concurrency)
+        report = _Serialised(progress) if progress is not None else None
+
+        def hash_one(key: str) -> None:
+            flow.events.put(_Event(result=self._fetch(key, None, flow.stop, algorithm, report)))
+
+        yield from self._get_all(batch, hash_one, flow, None)
+
+    def _get_all(
+        self,
+        batch: Sequence[_I],
+        get_one: Callable[[_I], None],
+        flow: _Flow[_T],
+        progress: Callable[[int], None] | None,
+    ) -> Iterator[_T]:
+        """Run ``get_one`` on every item in a pool of ``concurrency`` threads, yielding the results it
+        reports through ``flow`` (and calling ``progress`` with the bytes it reports moved)."""
         pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"s3-{self._name}-get")
         feeder = threading.Thread(
-            target=self._feed_reads, args=(batch, flow, pool), name=f"s3-{self._name}-gets", daemon=True
+            target=self._feed_gets,
+            args=(batch, get_one, flow, pool),
+            name=f"s3-{self._name}-gets",
+            daemon=True,
         )
         feeder.start()
         try:
@@ -991,64 +1080,76 @@ class S3ObjectStore:
             feeder.join()
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _feed_reads(
-        self, batch: Sequence[ReadItem], flow: _Flow[ReadResult], pool: ThreadPoolExecutor
+    def _feed_gets(
+        self,
+        batch: Sequence[_I],
+        get_one: Callable[[_I], None],
+        flow: _Flow[_T],
+        pool: ThreadPoolExecutor,
     ) -> None:
-        """Hand the reads to the pool a few at a time, so that 100,000 of them cost a few futures."""
+        """Hand the GETs to the pool a few at a time, so that 100,000 of them cost a few futures."""
+
+        def run(item: _I) -> None:
+            if flow.stop.is_set():
+                return
+            try:
+                get_one(item)  # reports its result through ``flow``
+            except BaseException as exc:
+                flow.fail(exc)
+
         try:
             window = self._concurrency * 2
-            for _ in bounded(pool, lambda item: self._read_one(item, flow), batch, window, flow.stop.is_set):
-                pass  # each read reports its result or failure through ``flow``
+            for _ in bounded(pool, run, batch, window, flow.stop.is_set):
+                pass
         except BaseException as exc:
             flow.fail(exc)
 
-    def _read_one(self, item: ReadItem, flow: _Flow[ReadResult]) -> None:
-        if flow.stop.is_set():
-            return
-        try:
-            result = self._fetch(item, flow)
-        except BaseException as exc:
-            flow.fail(exc)
-            return
-        flow.events.put(_Event(result=result))
+    def _fetch(
+        self,
+        key: str,
+        dest: str | None,
+        stop: threading.Event,
+        algorithm: DigestAlgorithm,
+        moved: Callable[[int], None] | None,
+    ) -> Hashed:
+        """GET one object, hashing its bytes as they arrive and writing them to ``dest`` if given.
 
-    def _fetch(self, item: ReadItem, flow: _Flow[ReadResult]) -> ReadResult:
+        ``moved`` is called in this thread with the size of each chunk received.
+        """
         try:
-            response = self.client().get_object(Bucket=self._bucket, Key=self._full(item.key))
+            response = self.client().get_object(Bucket=self._bucket, Key=self._full(key))
         except (BotoCoreError, ClientError) as exc:
             kind = _classify(exc)
             if kind is _Kind.MISSING:
-                return ReadResult(key=item.key, problem="missing")
+                return Hashed(key, 0, None, "missing")
             if kind in _LOCATION_WIDE:
-                raise self._fail(exc, "reading", item.key) from exc
-            return ReadResult(key=item.key, problem=_detail(exc))
+                raise self._fail(exc, "reading", key) from exc
+            return Hashed(key, 0, None, _detail(exc))
         body = response["Body"]
         expected = int(response["ContentLength"])
         size = 0
         out: Any = None
         partial: Path | None = None
         done = False
-        sink = _Sink(pipelined=expected > 2 * READ_CHUNK)
+        sink = _Sink(pipelined=expected > 2 * READ_CHUNK, algorithm=algorithm)
         try:
-            if item.dest is not None:
-                dest = Path(item.dest)
-                partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")
+            if dest is not None:
+                target = Path(dest)
+                partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.part")
                 try:
-                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    target.parent.mkdir(parents=True, exist_ok=True)
                     out = open(partial, "wb")  # noqa: SIM115 - closed below, renamed only when whole
                 except OSError as exc:
-                    raise self._dest_error(item, exc) from exc
+                    raise self._dest_error(key, dest, exc) from exc
             sink.start(out)
             while True:
-                if flow.stop.is_set():
+                if stop.is_set():
                     raise _Stopped
                 try:
                     chunk = body.read(READ_CHUNK)
                 except (BotoCoreError, OSError) as exc:
-                    return ReadResult(
-                        key=item.key,
-                        size=size,
-                        problem=f"read failed after {size} of {expected} bytes: {_detail(exc)}",
+                    return Hashed(
+                        key, size, None, f"read failed after {size} of {expected} bytes: {_detail(exc)}"
                     )
                 if not chunk:
                     break
@@ -1056,22 +1157,23 @@ class S3ObjectStore:
                 try:
                     sink.put(chunk)
                 except OSError as exc:
-                    raise self._dest_error(item, exc) from exc
-                flow.events.put(_Event(moved=len(chunk)))
+                    raise self._dest_error(key, dest, exc) from exc
+                if moved is not None:
+                    moved(len(chunk))
             try:
-                sha256 = sink.finish()
+                digest = sink.finish()
             except OSError as exc:
-                raise self._dest_error(item, exc) from exc
+                raise self._dest_error(key, dest, exc) from exc
             if size != expected:
-                return ReadResult(key=item.key, size=size, problem=f"only {size} of {expected} bytes arrived")
-            if out is not None and partial is not None and item.dest is not None:
+                return Hashed(key, size, None, f"only {size} of {expected} bytes arrived")
+            if out is not None and partial is not None and dest is not None:
                 try:
                     out.close()
-                    os.replace(partial, item.dest)
+                    os.replace(partial, dest)
                 except OSError as exc:
-                    raise self._dest_error(item, exc) from exc
+                    raise self._dest_error(key, dest, exc) from exc
             done = True
-            return ReadResult(key=item.key, size=size, sha256=sha256)
+            return Hashed(key, size, digest, None)
         finally:
             sink.abandon()
             body.close()
@@ -1080,9 +1182,9 @@ class S3ObjectStore:
             if partial is not None and not done:
                 partial.unlink(missing_ok=True)
 
-    def _dest_error(self, item: ReadItem, exc: OSError) -> StorageError:
+    def _dest_error(self, key: str, dest: str | None, exc: OSError) -> StorageError:
         return StorageError(
-            f"location '{self._name}': cannot write {item.dest} (reading {self._where(item.key)}): "
+            f"location '{self._name}': cannot write {dest} (reading {self._where(key)}): "
             f"{exc.strerror or _one_line(exc)}"
         )
 
