@@ -32,7 +32,7 @@ from oais.domain.audit import (
     Slice,
     SliceOutcome,
 )
-from oais.domain.errors import NotFound, OaisError, StorageError
+from oais.domain.errors import CatalogError, NotFound, OaisError, StorageError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.ports import AuditLedger, BagCodec, Clock
 from oais.domain.premis import Agent, AgentLink, AgentRole, EventType, LoggedEvent, Outcome, new_event
@@ -183,7 +183,7 @@ class AuditService:
         deep: bool = False,
         everything: bool = False,
         budget: int | None = None,
-        limit_bytes: int | None = None,
+        limit_seconds: float | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> AuditReport:
         """Audit what is due (or, with ``aip_id`` or ``everything``, every slice not yet audited in
@@ -197,7 +197,8 @@ class AuditService:
             deep: sha256 for everything (default: the mode each slice is due for; quick otherwise).
             everything: every slice, whether due or not.
             budget: bytes per second per location instead of the policy's.
-            limit_bytes: stop claiming at a location once this many bytes were read there (a tick).
+            limit_seconds: stop claiming at a location once it was given this many seconds'
+                worth of its budget (a daemon tick).
             progress: told how many bytes each finished batch read.
 
         Returns:
@@ -222,10 +223,12 @@ class AuditService:
                     rate,
                     (deep_before, quick_before, deep),
                     aip_id,
-                    limit_bytes,
+                    None if limit_seconds is None else int(rate * limit_seconds),
                     report,
                     progress,
                 )
+            except CatalogError:
+                raise  # the catalog failed, not the location: the run stops (exit 6)
             except OaisError as exc:
                 report.problems.append(f"location '{name}': {exc}")
                 log.warning("audit of location '%s' stopped: %s", name, exc)
@@ -261,6 +264,8 @@ class AuditService:
         ttl = self._policy.claim_ttl
         window = max(2, parallelism * 2)
         held: dict[int, _Work] = {}
+        # Every slice claimed and not yet finished: released if this location's run stops early.
+        claimed_ids: set[int] = set()
         pending: dict[Future[list[Hashed]], tuple[_Work, Batch]] = {}
         queue: list[tuple[_Work, Batch]] = []
         read = 0
@@ -288,6 +293,7 @@ class AuditService:
                             "the location has no aips/ folder, yet the catalog has copies there (a disk "
                             "not mounted, or the wrong bucket or prefix?): nothing was audited there"
                         )
+                    claimed_ids.update(sl.id for sl, _ in claimed)
                     for sl, due in claimed:
                         work = self._prepare(sl, AuditMode.DEEP if all_deep else due)
                         held[sl.id] = work
@@ -297,6 +303,7 @@ class AuditService:
                         if not batches:
                             self._finish(work, report)
                             del held[sl.id]
+                            claimed_ids.discard(sl.id)
                         queue += [(work, b) for b in batches]
                 while queue and len(pending) < window:
                     work, batch = queue.pop(0)
@@ -322,6 +329,13 @@ class AuditService:
                     except OaisError as exc:
                         work.problem = str(exc)
                         results = []
+                    except Exception as exc:
+                        # The executor itself failed (a worker process killed, a Dask scheduler
+                        # lost): nothing of this location's remaining work can be trusted to run.
+                        # The claims are released below and the slices stay due.
+                        raise StorageError(
+                            f"location '{name}': the audit's workers failed: {type(exc).__name__}: {exc}"
+                        ) from exc
                     work.results += results
                     work.pending -= 1
                     if progress is not None:
@@ -329,6 +343,7 @@ class AuditService:
                     if work.pending == 0:
                         self._finish(work, report)
                         held.pop(work.slice.id, None)
+                        claimed_ids.discard(work.slice.id)
                 if self._unrecorded and now - self._unrecorded[0][0].when > RECORD_AFTER:
                     self._flush(report)
         finally:
@@ -342,10 +357,10 @@ class AuditService:
                 except OaisError as exc:
                     self._unrecorded = []
                     report.problems.append(f"location '{name}': audits read but not recorded: {exc}")
-            if held:
+            if claimed_ids:
                 # Whatever was not finished stays due; give it back now rather than at expiry.
                 try:
-                    self._ledger.release(list(held), self.holder)
+                    self._ledger.release(sorted(claimed_ids), self.holder)
                 except OaisError as exc:
                     log.warning("claims at location '%s' could not be released (they expire): %s", name, exc)
 
@@ -564,8 +579,10 @@ class AuditService:
             try:
                 source = self._repair_one(finding, record)
             except OaisError as exc:
+                # A good copy exists but the damaged location could not take it: the finding stays
+                # open (a later run repairs it); this is not a file without a good copy.
                 report.problems.append(f"repair of {finding.line()} failed: {exc}")
-                source = None
+                continue
             if source is None:
                 self._ledger.mark_unrecoverable(finding.location, finding.key, True)
                 report.unrecoverable.append(finding.model_copy(update={"unrecoverable": True}))

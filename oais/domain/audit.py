@@ -220,7 +220,9 @@ class Finding(BaseModel):
     def line(self) -> str:
         """One line for people."""
         what = f"AIP {self.aip_id} v{self.version} {self.path}" if self.aip_id else "no AIP lists it"
-        found = f" (expected {self.expected}, found {self.found})" if self.expected or self.found else ""
+        parts = [f"expected {self.expected}"] if self.expected else []
+        parts += [f"found {self.found}"] if self.found else []
+        found = f" ({', '.join(parts)})" if parts else ""
         return f"location '{self.location}': {self.key}: {self.kind.value}{found} [{what}]"
 
 

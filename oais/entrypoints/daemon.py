@@ -149,7 +149,7 @@ def _tick(context: _Context) -> None:
             executor,
             # Asked every tick: a Dask cluster gains and loses workers.
             parallelism(executor),
-            limit_bytes=policy.budget.default * policy.tick_seconds,
+            limit_seconds=policy.tick_seconds,
         )
     except OaisError as exc:
         # The database or a location failed for the whole tick: the claims expire and the next
