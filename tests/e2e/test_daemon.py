@@ -173,12 +173,27 @@ def test_a_daemon_killed_mid_tick_resumes_its_schedule_and_records_each_audit_on
 
 def _pool_workers(daemon: Process) -> list[int]:
     """The process pool's workers: the children of the fork server the daemon started."""
-    listing = subprocess.run(
-        ["ps", "-o", "pid=,ppid=,args=", "-g", str(daemon.pid)], capture_output=True, text=True, check=True
-    ).stdout
-    rows = [line.split(None, 2) for line in listing.splitlines() if line.strip()]
-    servers = {pid for pid, ppid, args in rows if int(ppid) == daemon.pid and "forkserver" in args}
-    return [int(pid) for pid, ppid, _ in rows if ppid in servers]
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile
+        # The command name in field 2 may hold spaces: the parent's pid follows its closing ")".
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        commands[int(entry.name)] = command
+    descendants = {daemon.pid}
+    grew = True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in descendants} - descendants
+        descendants |= more
+        grew = bool(more)
+    servers = {pid for pid in descendants if "forkserver" in commands.get(pid, "")}
+    return sorted(pid for pid, ppid in parents.items() if ppid in servers)
 
 
 def test_a_pool_worker_killed_mid_tick_does_not_stop_the_audits(tmp_path: Path) -> None:

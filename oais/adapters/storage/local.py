@@ -149,9 +149,13 @@ class LocalObjectStore:
             with os.scandir(self._incoming) as entries:
                 for entry in entries:
                     # ctime, not mtime: a hard-linked source keeps its old mtime, but linking it
-                    # here changed its ctime.
-                    if entry.stat(follow_symlinks=False).st_ctime < cutoff:
-                        os.unlink(entry.path)
+                    # here changed its ctime. Another writer may publish or remove its own
+                    # temporary file meanwhile: one that is gone is no concern.
+                    try:
+                        if entry.stat(follow_symlinks=False).st_ctime < cutoff:
+                            os.unlink(entry.path)
+                    except FileNotFoundError:
+                        continue
         except OSError as exc:
             raise StorageError(
                 f"location '{self._name}': cannot use {self._root}: {exc.strerror or exc}"
