@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
@@ -267,7 +268,13 @@ class AuditService:
         # Every slice claimed and not yet finished: released if this location's run stops early.
         claimed_ids: set[int] = set()
         pending: dict[Future[list[Hashed]], tuple[_Work, Batch]] = {}
-        queue: list[tuple[_Work, Batch]] = []
+        queue: deque[tuple[_Work, Batch]] = deque()
+
+        def submit() -> None:
+            while queue and len(pending) < window:
+                work, batch = queue.popleft()
+                pending[executor.submit(hash_batch, batch)] = (work, batch)
+
         read = 0
         exhausted = False
         last_extend = self._clock.now()
@@ -294,7 +301,9 @@ class AuditService:
                             "not mounted, or the wrong bucket or prefix?): nothing was audited there"
                         )
                     claimed_ids.update(sl.id for sl, _ in claimed)
-                    for sl, due in claimed:
+                    # A first slice lists its version and parses its manifests: prepare it last, so
+                    # that the workers are already hashing the other slices meanwhile.
+                    for sl, due in sorted(claimed, key=lambda c: c[0].number == 0):
                         work = self._prepare(sl, AuditMode.DEEP if all_deep else due)
                         held[sl.id] = work
                         batches = list(self._batches(work, opener, share))
@@ -304,10 +313,9 @@ class AuditService:
                             self._finish(work, report)
                             del held[sl.id]
                             claimed_ids.discard(sl.id)
-                        queue += [(work, b) for b in batches]
-                while queue and len(pending) < window:
-                    work, batch = queue.pop(0)
-                    pending[executor.submit(hash_batch, batch)] = (work, batch)
+                        queue.extend((work, b) for b in batches)
+                        submit()
+                submit()
                 if not pending:
                     if exhausted or (limit_bytes is not None and read >= limit_bytes):
                         self._flush(report)
@@ -321,7 +329,7 @@ class AuditService:
                     self._ledger.extend(list(held), self.holder, now + ttl)
                     last_extend = now
                 for future in done:
-                    work, batch = pending.pop(future)
+                    work, _batch = pending.pop(future)
                     try:
                         results = future.result()
                     except StorageError:
