@@ -275,8 +275,10 @@ class AuditSliceRow(Base):
     __table_args__ = (
         UniqueConstraint("version_id", "location", "number"),
         CheckConstraint("files >= 0 AND bytes >= 0 AND number >= 0", name="counts_valid"),
-        Index(None, "location", "checked"),
-        Index(None, "location", "deep_checked"),
+        # With id, so that "oldest first, then by id" is read off the index even when millions of
+        # slices share one time (all never verified): no sort of the whole table.
+        Index(None, "location", "checked", "id"),
+        Index(None, "location", "deep_checked", "id"),
     )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)

@@ -66,9 +66,11 @@ def upgrade() -> None:
             "files >= 0 AND bytes >= 0 AND number >= 0", name=op.f("ck_audit_slices_counts_valid")
         ),
     )
-    op.create_index(op.f("ix_audit_slices_location_checked"), "audit_slices", ["location", "checked"])
     op.create_index(
-        op.f("ix_audit_slices_location_deep_checked"), "audit_slices", ["location", "deep_checked"]
+        op.f("ix_audit_slices_location_checked_id"), "audit_slices", ["location", "checked", "id"]
+    )
+    op.create_index(
+        op.f("ix_audit_slices_location_deep_checked_id"), "audit_slices", ["location", "deep_checked", "id"]
     )
     op.create_table(
         "audit_findings",
