@@ -436,41 +436,10 @@ class AuditService:
             if kind is None:
                 whole.append(r.key)
                 continue
-            self._record_digests[(sl.location, r.key)] = c.record
-            findings.append(
-                Finding(
-                    location=sl.location,
-                    key=r.key,
-                    kind=kind,
-                    aip_id=sl.aip_id,
-                    version=sl.version,
-                    path=c.path,
-                    file_id=c.file_id,
-                    algorithm=c.algorithm,
-                    expected=c.expected,
-                    found=found,
-                    detected=now,
-                )
-            )
+            findings.append(self._found(sl, c, kind, found, now))
         if work.problem is not None:
             for key in work.checks.keys() - seen:
-                c = work.checks[key]
-                self._record_digests[(sl.location, key)] = c.record
-                findings.append(
-                    Finding(
-                        location=sl.location,
-                        key=key,
-                        kind=FindingKind.UNREADABLE,
-                        aip_id=sl.aip_id,
-                        version=sl.version,
-                        path=c.path,
-                        file_id=c.file_id,
-                        algorithm=c.algorithm,
-                        expected=c.expected,
-                        found=work.problem,
-                        detected=now,
-                    )
-                )
+                findings.append(self._found(sl, work.checks[key], FindingKind.UNREADABLE, work.problem, now))
         for key, size in work.unexpected:
             findings.append(
                 Finding(
@@ -513,6 +482,25 @@ class AuditService:
         self._unrecorded.append((outcome, result))
         if len(self._unrecorded) >= RECORD_SLICES:
             self._flush(report)
+
+    def _found(
+        self, sl: Slice, check: ObjectCheck, kind: FindingKind, found: str | None, now: datetime
+    ) -> Finding:
+        """A finding about one object of a slice (its digest of record kept for the repair)."""
+        self._record_digests[(sl.location, check.key)] = check.record
+        return Finding(
+            location=sl.location,
+            key=check.key,
+            kind=kind,
+            aip_id=sl.aip_id,
+            version=sl.version,
+            path=check.path,
+            file_id=check.file_id,
+            algorithm=check.algorithm,
+            expected=check.expected,
+            found=found,
+            detected=now,
+        )
 
     def _flush(self, report: AuditReport) -> None:
         """Log and record the slices audited since the last flush: one event log segment per
