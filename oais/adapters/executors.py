@@ -41,7 +41,12 @@ if TYPE_CHECKING:
     from distributed import Client
 
 #: Modules the fork server imports once, so that every pool worker forked from it has them.
-PRELOAD = ("oais.archival_storage.audit_worker",)
+PRELOAD = (
+    "oais.archival_storage.audit_worker",
+    # Workers open locations through oais.bootstrap.open_location: loaded once in the fork server
+    # rather than in every worker when its first batch arrives (about a second each).
+    "oais.bootstrap",
+)
 #: How long to wait for a Dask scheduler to answer, by default.
 CONNECT_TIMEOUT = 10.0
 #: The accepted forms of a spec, for error messages.

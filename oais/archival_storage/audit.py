@@ -306,7 +306,7 @@ class AuditService:
                     for sl, due in sorted(claimed, key=lambda c: c[0].number == 0):
                         work = self._prepare(sl, AuditMode.DEEP if all_deep else due)
                         held[sl.id] = work
-                        batches = list(self._batches(work, opener, share))
+                        batches = list(self._batches(work, opener, share, parallelism))
                         work.pending = len(batches)
                         read += sl.bytes
                         if not batches:
@@ -410,13 +410,15 @@ class AuditService:
         ]
         return _Work(sl, mode, checks, unexpected, gone)
 
-    def _batches(self, work: _Work, opener: StoreOpener, share: float) -> Iterator[Batch]:
+    def _batches(self, work: _Work, opener: StoreOpener, share: float, parallelism: int) -> Iterator[Batch]:
+        # At least two batches per worker, so that one slice keeps every worker busy.
+        most = max(1, min(BATCH_FILES, -(-len(work.checks) // (2 * parallelism))))
         keys: list[tuple[str, DigestAlgorithm]] = []
         size = 0
         for c in work.checks.values():
             keys.append((c.key, c.algorithm))
             size += c.size or 0
-            if len(keys) >= BATCH_FILES or size >= BATCH_BYTES:
+            if len(keys) >= most or size >= BATCH_BYTES:
                 yield Batch(work.slice.location, opener, tuple(keys), share)
                 keys, size = [], 0
         if keys:
@@ -453,6 +455,7 @@ class AuditService:
                     detected=now,
                 )
             )
+        findings.sort(key=lambda f: f.key)  # batches finish in any order: report in key order
         files = len(work.checks)
         nbytes = sum(r.size for r in work.results)
         event = self._event(sl, work.mode, files, nbytes, findings, now)
