@@ -401,13 +401,12 @@ class AuditService:
             if key[len(prefix) :] not in known:
                 unexpected.append((key, size))
         still = {key for key, _ in unexpected}
-        gone = [
-            f.key
-            for f in self._ledger.findings(location=sl.location)
-            if f.kind is FindingKind.UNEXPECTED
-            and (f.aip_id, f.version) == (sl.aip_id, sl.version)
-            and f.key not in still
-        ]
+        # Only this version's open "unexpected" findings: one small query per first slice, not every
+        # open finding of the location.
+        known_unexpected = self._ledger.findings(
+            location=sl.location, version=(sl.aip_id, sl.version), kind=FindingKind.UNEXPECTED
+        )
+        gone = [f.key for f in known_unexpected if f.key not in still]
         return _Work(sl, mode, checks, unexpected, gone)
 
     def _batches(self, work: _Work, opener: StoreOpener, share: float, parallelism: int) -> Iterator[Batch]:
@@ -597,16 +596,15 @@ class AuditService:
             if name == finding.location:
                 continue
             source = self._storage.location(name)
-            try:
-                (found,) = list(source.hash_objects([finding.key], SHA256))
-            except StorageError as exc:
-                log.warning("repair: location '%s' cannot be read: %s", name, exc)
-                continue
-            if found.problem is not None or found.digest != record:
-                continue
             with self._storage.scratch.staging() as staging:
                 local = staging.path / "object"
-                (got,) = list(source.read([ReadItem(key=finding.key, dest=str(local))]))
+                # One read: the copy is hashed as it arrives in scratch space, and used only if it
+                # has the sha256 of record.
+                try:
+                    (got,) = list(source.read([ReadItem(key=finding.key, dest=str(local))]))
+                except StorageError as exc:
+                    log.warning("repair: location '%s' cannot be read: %s", name, exc)
+                    continue
                 if got.problem is not None or got.sha256 != record:
                     continue
                 # Locked like every other object the storage policy writes.

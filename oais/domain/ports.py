@@ -19,6 +19,7 @@ from oais.domain.audit import (
     AuditMode,
     AuditPolicy,
     Finding,
+    FindingKind,
     LocationCoverage,
     ObjectCheck,
     Slice,
@@ -650,8 +651,16 @@ class AuditLedger(Protocol):
         """Say whether an open finding has no good copy left anywhere."""
         ...
 
-    def findings(self, *, open_only: bool = True, location: str | None = None) -> builtins.list[Finding]:
-        """Findings, unrecoverable first."""
+    def findings(
+        self,
+        *,
+        open_only: bool = True,
+        location: str | None = None,
+        version: tuple[str, int] | None = None,
+        kind: FindingKind | None = None,
+    ) -> builtins.list[Finding]:
+        """Findings, unrecoverable first; only those of ``location``, of one AIP ``version`` (AIP id,
+        version) and of one ``kind`` if given."""
         ...
 
     def claim_sweep(

@@ -473,13 +473,25 @@ class SqlAuditLedger:
                 .values(unrecoverable=unrecoverable)
             )
 
-    def findings(self, *, open_only: bool = True, location: str | None = None) -> list[Finding]:
-        """Findings, unrecoverable first, then by location and key."""
+    def findings(
+        self,
+        *,
+        open_only: bool = True,
+        location: str | None = None,
+        version: tuple[str, int] | None = None,
+        kind: FindingKind | None = None,
+    ) -> list[Finding]:
+        """Findings, unrecoverable first, then by location and key; only those of ``location``,
+        of one AIP ``version`` (AIP id, version) and of one ``kind`` if given."""
         conditions: list[ColumnElement[bool]] = []
         if open_only:
             conditions.append(_F.c.resolved.is_(None))
         if location is not None:
             conditions.append(_F.c.location == location)
+        if version is not None:
+            conditions += [_F.c.aip_id == version[0], _F.c.version == version[1]]
+        if kind is not None:
+            conditions.append(_F.c.kind == kind.value)
         with self._session("read audit findings") as session:
             rows = session.execute(
                 select(_F)
