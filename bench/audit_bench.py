@@ -1036,6 +1036,8 @@ def main() -> None:
     if 1 in chosen and shutil.which("openssl") is None:
         raise SystemExit("bench: scenario 1 needs the openssl command")
     started = datetime.now(UTC)
+    if args.work is not None:
+        Path(args.work).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="oais-audit-bench-", dir=args.work))
     b = Bench(work=work, rounds=rounds, quick=args.quick)
     print(

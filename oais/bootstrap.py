@@ -159,7 +159,6 @@ def audit_service(
         ledger=SqlAuditLedger(make_engine(settings.database_url)),
         policy=policy,
         openers={n: partial(open_location, n, loc) for n, loc in settings.locations.items()},
-        bag_codec=BagItCodec(),
         clock=SystemClock(),
         software=software_agent(),
         holder=holder,

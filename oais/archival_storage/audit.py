@@ -13,16 +13,26 @@ import os
 import socket
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
-from oais.archival_storage.audit_worker import Batch, StoreOpener, hash_batch
+from oais.archival_storage.audit_worker import (
+    Batch,
+    Expected,
+    StoreOpener,
+    Survey,
+    Surveyed,
+    hash_batch,
+    survey_version,
+    verdict,
+)
 from oais.archival_storage.layout import EVENTS, TAG_MANIFEST, version_prefix
-from oais.archival_storage.service import ArchivalStorage, StoredBag
+from oais.archival_storage.service import ArchivalStorage
 from oais.domain.audit import (
     AuditMode,
     AuditPolicy,
@@ -33,9 +43,9 @@ from oais.domain.audit import (
     Slice,
     SliceOutcome,
 )
-from oais.domain.errors import CatalogError, NotFound, OaisError, StorageError
+from oais.domain.errors import CatalogError, OaisError, StorageError
 from oais.domain.fixity import DigestAlgorithm
-from oais.domain.ports import AuditLedger, BagCodec, Clock
+from oais.domain.ports import AuditLedger, Clock
 from oais.domain.premis import Agent, AgentLink, AgentRole, EventType, LoggedEvent, Outcome, new_event
 from oais.domain.storage import Hashed, ReadItem, WriteItem
 
@@ -119,11 +129,15 @@ class _Work:
     slice: Slice
     mode: AuditMode
     checks: dict[str, ObjectCheck]
-    unexpected: list[tuple[str, int]]
+    unexpected: list[tuple[str, int]] = field(default_factory=list)
     #: Open findings of unexpected objects in the version that its listing no longer shows.
     gone: list[str] = field(default_factory=list)
     pending: int = 0
-    results: list[Hashed] = field(default_factory=list)
+    #: Objects read and found not as expected, and bytes read, by the batches finished so far.
+    differing: list[Hashed] = field(default_factory=list)
+    bytes: int = 0
+    #: Objects that could not be read because their batch (or the survey) failed, and why.
+    unread: list[str] = field(default_factory=list)
     problem: str | None = None
 
 
@@ -137,7 +151,6 @@ class AuditService:
         ledger: AuditLedger,
         policy: AuditPolicy,
         openers: Mapping[str, StoreOpener],
-        bag_codec: BagCodec,
         clock: Clock,
         software: Agent,
         holder: str | None = None,
@@ -149,7 +162,6 @@ class AuditService:
             ledger: the catalog's audit ledger.
             policy: the audit policy in force.
             openers: per location, how a worker opens it.
-            bag_codec: reads a stored version's tag files.
             clock: where the time comes from.
             software: this software, the agent of every audit event.
             holder: this process's name in claims (default: host, pid and a random part).
@@ -158,7 +170,6 @@ class AuditService:
         self._ledger = ledger
         self._policy = policy
         self._openers = dict(openers)
-        self._codec = bag_codec
         self._clock = clock
         self._software = software
         self.holder = holder or holder_name()
@@ -267,13 +278,22 @@ class AuditService:
         held: dict[int, _Work] = {}
         # Every slice claimed and not yet finished: released if this location's run stops early.
         claimed_ids: set[int] = set()
-        pending: dict[Future[list[Hashed]], tuple[_Work, Batch]] = {}
-        queue: deque[tuple[_Work, Batch]] = deque()
+        # A task is a batch to hash, or the survey of a first slice's version.
+        pending: dict[Future[Any], tuple[_Work, Batch | Survey]] = {}
+        queue: deque[tuple[_Work, Batch | Survey]] = deque()
 
         def submit() -> None:
             while queue and len(pending) < window:
-                work, batch = queue.popleft()
-                pending[executor.submit(hash_batch, batch)] = (work, batch)
+                work, task = queue.popleft()
+                if isinstance(task, Survey):
+                    pending[executor.submit(survey_version, task)] = (work, task)
+                else:
+                    pending[executor.submit(hash_batch, task)] = (work, task)
+
+        def enqueue(work: _Work, checks: Iterable[ObjectCheck]) -> None:
+            batches = list(self._batches(work, checks, opener, share, parallelism))
+            work.pending += len(batches)
+            queue.extend((work, b) for b in batches)
 
         read = 0
         exhausted = False
@@ -301,19 +321,19 @@ class AuditService:
                             "not mounted, or the wrong bucket or prefix?): nothing was audited there"
                         )
                     claimed_ids.update(sl.id for sl, _ in claimed)
-                    # A first slice lists its version and parses its manifests: prepare it last, so
-                    # that the workers are already hashing the other slices meanwhile.
-                    for sl, due in sorted(claimed, key=lambda c: c[0].number == 0):
-                        work = self._prepare(sl, AuditMode.DEEP if all_deep else due)
+                    for sl, due in claimed:
+                        work = _Work(sl, AuditMode.DEEP if all_deep else due, {})
                         held[sl.id] = work
-                        batches = list(self._batches(work, opener, share, parallelism))
-                        work.pending = len(batches)
                         read += sl.bytes
-                        if not batches:
+                        if sl.number == 0:
+                            # The version's listing and manifests are read by a worker, first.
+                            work.pending += 1
+                            queue.appendleft((work, self._survey(sl, opener)))
+                        enqueue(work, self._ledger.objects(sl.id, work.mode))
+                        if not work.pending:
                             self._finish(work, report)
                             del held[sl.id]
                             claimed_ids.discard(sl.id)
-                        queue.extend((work, b) for b in batches)
                         submit()
                 submit()
                 if not pending:
@@ -329,14 +349,14 @@ class AuditService:
                     self._ledger.extend(list(held), self.holder, now + ttl)
                     last_extend = now
                 for future in done:
-                    work, _batch = pending.pop(future)
+                    work, task = pending.pop(future)
                     try:
-                        results = future.result()
+                        outcome = future.result()
                     except StorageError:
                         raise
                     except OaisError as exc:
                         work.problem = str(exc)
-                        results = []
+                        outcome = None
                     except Exception as exc:
                         # The executor itself failed (a worker process killed, a Dask scheduler
                         # lost): nothing of this location's remaining work can be trusted to run.
@@ -344,10 +364,17 @@ class AuditService:
                         raise StorageError(
                             f"location '{name}': the audit's workers failed: {type(exc).__name__}: {exc}"
                         ) from exc
-                    work.results += results
+                    if isinstance(task, Survey):
+                        enqueue(work, self._surveyed(work, task, outcome))
+                        submit()
+                    elif outcome is None:
+                        work.unread += [e.key for e in task.objects]
+                    else:
+                        work.differing += outcome.differing
+                        work.bytes += outcome.bytes
+                        if progress is not None:
+                            progress(outcome.bytes)
                     work.pending -= 1
-                    if progress is not None:
-                        progress(sum(r.size for r in results))
                     if work.pending == 0:
                         self._finish(work, report)
                         held.pop(work.slice.id, None)
@@ -372,50 +399,59 @@ class AuditService:
                 except OaisError as exc:
                     log.warning("claims at location '%s' could not be released (they expire): %s", name, exc)
 
-    def _prepare(self, sl: Slice, mode: AuditMode) -> _Work:
-        """The objects a slice must hold; slice 0 also gets its version's tag files, the payload the
-        catalog does not list (premis.xml), and the listing of its prefix."""
-        checks = {c.key: c for c in self._ledger.objects(sl.id, mode)}
-        unexpected: list[tuple[str, int]] = []
-        if sl.number != 0:
-            return _Work(sl, mode, checks, unexpected)
-        location = self._storage.location(sl.location)
-        prefix = version_prefix(sl.aip_id, sl.version)
-        bag = StoredBag(location, prefix)
+    def _survey(self, sl: Slice, opener: StoreOpener) -> Survey:
+        """A first slice's survey: its version's tag files, the payload the catalog does not list
+        (the PREMIS file), and the objects under its prefix that nothing lists."""
+        return Survey(
+            location=sl.location,
+            opener=opener,
+            prefix=version_prefix(sl.aip_id, sl.version),
+            catalogued=frozenset(self._ledger.version_paths(sl.aip_id, sl.version)),
+        )
+
+    def _surveyed(self, work: _Work, survey: Survey, found: Surveyed | None) -> list[ObjectCheck]:
+        """Take in a survey's findings (None: it failed, ``work.problem`` says why): the objects
+        it adds to the slice, to be hashed."""
+        sl = work.slice
+        prefix = survey.prefix
         manifest = prefix + TAG_MANIFEST
-        try:
-            structure = self._codec.read_structure(bag)
-        except NotFound as exc:
-            # No tag files at all: check what the catalog knows, and report the tag manifest missing.
-            checks[manifest] = ObjectCheck(manifest, TAG_MANIFEST, None, None, SHA256, None)
-            log.warning("%s: %s", location.locate(prefix), exc)
-            return _Work(sl, mode, checks, unexpected)
-        payload = structure.manifests.get(SHA256, {})
-        tags = structure.tag_manifests.get(SHA256, {})
-        catalogued = self._ledger.version_paths(sl.aip_id, sl.version)
-        for path, digest in [*((p, d) for p, d in payload.items() if p not in catalogued), *tags.items()]:
-            checks.setdefault(prefix + path, ObjectCheck(prefix + path, path, None, digest, SHA256, digest))
-        checks.setdefault(manifest, ObjectCheck(manifest, TAG_MANIFEST, None, None, SHA256, None))
-        known = payload.keys() | tags.keys() | {TAG_MANIFEST}
-        for key, size in bag.listing.items():
-            if key[len(prefix) :] not in known:
-                unexpected.append((key, size))
-        still = {key for key, _ in unexpected}
+        # The tag manifest is read in full; nothing is recorded to compare it with.
+        tag_manifest = ObjectCheck(manifest, TAG_MANIFEST, None, None, SHA256, None)
+        if found is None:
+            # Reported unreadable with the survey's problem (see _finish); not hashed.
+            work.checks[manifest] = tag_manifest
+            work.unread.append(manifest)
+            return []
+        if found.tags is None:
+            log.warning("%s: not found", self._storage.location(sl.location).locate(manifest))
+        added = [
+            ObjectCheck(prefix + path, path, None, digest, SHA256, digest)
+            for path, digest in [*found.payload.items(), *(found.tags or {}).items()]
+            if prefix + path not in work.checks
+        ]
+        added.append(tag_manifest)
+        work.unexpected = found.unexpected
+        still = {key for key, _ in found.unexpected}
         # Only this version's open "unexpected" findings: one small query per first slice, not every
         # open finding of the location.
         known_unexpected = self._ledger.findings(
             location=sl.location, version=(sl.aip_id, sl.version), kind=FindingKind.UNEXPECTED
         )
-        gone = [f.key for f in known_unexpected if f.key not in still]
-        return _Work(sl, mode, checks, unexpected, gone)
+        work.gone = [f.key for f in known_unexpected if f.key not in still]
+        return added
 
-    def _batches(self, work: _Work, opener: StoreOpener, share: float, parallelism: int) -> Iterator[Batch]:
+    def _batches(
+        self, work: _Work, checks: Iterable[ObjectCheck], opener: StoreOpener, share: float, parallelism: int
+    ) -> Iterator[Batch]:
+        """Batches for ``checks`` (added to the slice's)."""
+        checks = list(checks)
+        work.checks.update((c.key, c) for c in checks)
         # At least two batches per worker, so that one slice keeps every worker busy.
-        most = max(1, min(BATCH_FILES, -(-len(work.checks) // (2 * parallelism))))
-        keys: list[tuple[str, DigestAlgorithm]] = []
+        most = max(1, min(BATCH_FILES, -(-len(checks) // (2 * parallelism))))
+        keys: list[Expected] = []
         size = 0
-        for c in work.checks.values():
-            keys.append((c.key, c.algorithm))
+        for c in checks:
+            keys.append(Expected(c.key, c.algorithm, c.size, c.expected))
             size += c.size or 0
             if len(keys) >= most or size >= BATCH_BYTES:
                 yield Batch(work.slice.location, opener, tuple(keys), share)
@@ -428,19 +464,15 @@ class AuditService:
         sl = work.slice
         now = self._clock.now()
         findings: list[Finding] = []
-        whole: list[str] = []
-        seen: set[str] = set()
-        for r in work.results:
+        for r in work.differing:
             c = work.checks[r.key]
-            seen.add(r.key)
-            kind, found = _verdict(c, r)
-            if kind is None:
-                whole.append(r.key)
-                continue
-            findings.append(self._found(sl, c, kind, found, now))
-        if work.problem is not None:
-            for key in work.checks.keys() - seen:
-                findings.append(self._found(sl, work.checks[key], FindingKind.UNREADABLE, work.problem, now))
+            kind, found = verdict(Expected(c.key, c.algorithm, c.size, c.expected), r)
+            if kind is not None:
+                findings.append(self._found(sl, c, kind, found, now))
+        for key in work.unread:
+            findings.append(self._found(sl, work.checks[key], FindingKind.UNREADABLE, work.problem, now))
+        bad = {f.key for f in findings}
+        whole = [key for key in work.checks if key not in bad]
         for key, size in work.unexpected:
             findings.append(
                 Finding(
@@ -456,7 +488,7 @@ class AuditService:
             )
         findings.sort(key=lambda f: f.key)  # batches finish in any order: report in key order
         files = len(work.checks)
-        nbytes = sum(r.size for r in work.results)
+        nbytes = work.bytes
         event = self._event(sl, work.mode, files, nbytes, findings, now)
         for f in findings:
             log.warning("fixity: %s", f.line())
@@ -749,15 +781,3 @@ def _described(f: Finding) -> str:
         return f"{what} (nothing recorded to compare with, found {found})"
     algorithm = f"{f.algorithm.value} " if f.algorithm else ""
     return f"{what} (expected {algorithm}{f.expected}, found {found})"
-
-
-def _verdict(check: ObjectCheck, result: Hashed) -> tuple[FindingKind | None, str | None]:
-    if result.problem == "missing":
-        return FindingKind.MISSING, None
-    if result.problem is not None:
-        return FindingKind.UNREADABLE, result.problem
-    if check.size is not None and result.size != check.size:
-        return FindingKind.TRUNCATED, f"{result.digest}, {result.size} bytes, not {check.size}"
-    if check.expected is not None and result.digest != check.expected:
-        return FindingKind.ALTERED, result.digest
-    return None, None

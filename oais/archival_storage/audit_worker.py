@@ -11,7 +11,12 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
+from oais.archival_storage.layout import PAYLOAD_MANIFEST, TAG_MANIFEST
+from oais.domain.audit import FindingKind
+from oais.domain.bag import manifest_digests
+from oais.domain.errors import NotFound
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.ports import ObjectStore
 from oais.domain.storage import Hashed
@@ -21,15 +26,45 @@ from oais.domain.storage import Hashed
 StoreOpener = Callable[[], ObjectStore]
 
 
+class Expected(NamedTuple):
+    """An object to hash and what it must be: its size and digest (None: not known, not compared)."""
+
+    key: str
+    algorithm: DigestAlgorithm
+    size: int | None
+    digest: str | None
+
+
 @dataclass(frozen=True)
 class Batch:
-    """Objects of one location to hash, each in its own algorithm."""
+    """Objects of one location to hash, each in its own algorithm, and compare."""
 
     location: str
     opener: StoreOpener
-    keys: tuple[tuple[str, DigestAlgorithm], ...]
+    objects: tuple[Expected, ...]
     #: Bytes per second this batch may read (its share of the location's budget); None: no limit.
     rate: float | None
+
+
+class Checked(NamedTuple):
+    """What a batch found: the bytes it read, and the objects not as expected (every other one
+    was read in full and has its expected size and digest)."""
+
+    bytes: int
+    differing: list[Hashed]
+
+
+def verdict(expected: Expected, found: Hashed) -> tuple[FindingKind | None, str | None]:
+    """What is wrong with an object (None if nothing), and what was found."""
+    if found.problem == "missing":
+        return FindingKind.MISSING, None
+    if found.problem is not None:
+        return FindingKind.UNREADABLE, found.problem
+    if expected.size is not None and found.size != expected.size:
+        return FindingKind.TRUNCATED, f"{found.digest}, {found.size} bytes, not {expected.size}"
+    if expected.digest is not None and found.digest != expected.digest:
+        return FindingKind.ALTERED, found.digest
+    return None, None
 
 
 class Pace:
@@ -84,31 +119,93 @@ def _identity(opener: StoreOpener) -> Hashable:
     return opener
 
 
-def _store(batch: Batch) -> ObjectStore:
-    identity = _identity(batch.opener)
-    cached = _stores.get(batch.location)
+def _store(location: str, opener: StoreOpener) -> ObjectStore:
+    identity = _identity(opener)
+    cached = _stores.get(location)
     if cached is not None and cached[0] == identity:
         return cached[1]
-    store = batch.opener()
-    _stores[batch.location] = (identity, store)
+    store = opener()
+    _stores[location] = (identity, store)
     return store
 
 
-def hash_batch(batch: Batch) -> list[Hashed]:
-    """Hash every object of ``batch``.
+def hash_batch(batch: Batch) -> Checked:
+    """Hash every object of ``batch`` and compare it with what is expected.
 
     Returns:
-        One result per key, in any order.
+        The bytes read and the objects not as expected (in any order).
 
     Raises:
         StorageError: the location as a whole failed.
     """
-    store = _store(batch)
+    store = _store(batch.location, batch.opener)
     pace = _pace(batch)
     groups: dict[DigestAlgorithm, list[str]] = {}
-    for key, algorithm in batch.keys:
-        groups.setdefault(algorithm, []).append(key)
-    out: list[Hashed] = []
+    wanted: dict[str, Expected] = {}
+    for e in batch.objects:
+        groups.setdefault(e.algorithm, []).append(e.key)
+        wanted[e.key] = e
+    nbytes = 0
+    differing: list[Hashed] = []
     for algorithm, keys in groups.items():
-        out.extend(store.hash_objects(keys, algorithm, pace))
-    return out
+        for found in store.hash_objects(keys, algorithm, pace):
+            nbytes += found.size
+            if verdict(wanted[found.key], found)[0] is not None:
+                differing.append(found)
+    return Checked(nbytes, differing)
+
+
+@dataclass(frozen=True)
+class Survey:
+    """A stored version's own listing and manifests, read where the objects are."""
+
+    location: str
+    opener: StoreOpener
+    prefix: str  # the version's prefix, ending in '/'
+    #: Bag paths the catalog lists for the version: never unexpected, and not returned as payload.
+    catalogued: frozenset[str]
+
+
+class Surveyed(NamedTuple):
+    """What a survey found."""
+
+    #: The tag manifest's entries (path -> sha256); None when there is no tag manifest.
+    tags: dict[str, str] | None
+    #: Payload manifest entries the catalog does not list (path -> sha256), e.g. the PREMIS file.
+    payload: dict[str, str]
+    #: Objects under the prefix that no manifest and no catalog entry lists: (key, size); without a
+    #: tag manifest, only those under data/.
+    unexpected: list[tuple[str, int]]
+
+
+def survey_version(survey: Survey) -> Surveyed:
+    """List a version's prefix and read its two manifests (not validated: their own digests are
+    checked against the tag manifest by the audit's hashing).
+
+    Raises:
+        StorageError: the location as a whole failed.
+    """
+    store = _store(survey.location, survey.opener)
+    prefix = survey.prefix
+
+    def entries(name: str) -> dict[str, str] | None:
+        try:
+            return manifest_digests(store.get_bytes(prefix + name))
+        except NotFound:
+            return None
+
+    tags = entries(TAG_MANIFEST)
+    listed = entries(PAYLOAD_MANIFEST) or {}
+    payload = {path: digest for path, digest in listed.items() if path not in survey.catalogued}
+    start = len(prefix)
+    unexpected = [
+        (key, info.size if (info := store.head(key)) is not None else 0)
+        for key in store.list_keys(prefix)
+        if (path := key[start:]) != TAG_MANIFEST
+        and path not in survey.catalogued
+        and path not in listed
+        # Without a tag manifest, which files beside data/ belong to the version is unknown: only
+        # the missing tag manifest is reported (and repaired), not every tag file as unexpected.
+        and (path not in tags if tags is not None else "/" in path)
+    ]
+    return Surveyed(tags, payload, unexpected)

@@ -28,6 +28,7 @@ BAGIT = "bagit.txt"
 FETCH = "fetch.txt"
 PREMIS = "data/metadata/premis.xml"
 TAG_MANIFEST = "tagmanifest-sha256.txt"
+PAYLOAD_MANIFEST = "manifest-sha256.txt"
 FETCH_SCHEME = "oais://"
 
 _VERSION = re.compile(r"v([1-9][0-9]{0,8})")

@@ -456,6 +456,11 @@ class ObjectStore(Protocol):
         """Every object whose key starts with ``prefix``, in key order."""
         ...
 
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """The keys :meth:`list` gives, without sizes or times (on a file system, no file is
+        looked at: a version of 100,000 files is listed in a fraction of the time)."""
+        ...
+
     def children(self, prefix: str) -> Iterator[str]:
         """The distinct next path segments below ``prefix`` (which ends with '/'), in order."""
         ...

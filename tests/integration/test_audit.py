@@ -326,6 +326,51 @@ def test_an_object_added_inside_a_version_is_unexpected_until_it_is_gone(
     assert event_at(archive, "first").outcome is Outcome.SUCCESS
 
 
+def test_a_manifest_damaged_past_parsing_is_found_altered_and_restored(
+    archive: Archive, executor: Executor
+) -> None:
+    store_aip_1(archive)
+    manifest = archive.path("first", "aips/aip-1/v1/manifest-sha256.txt")
+    good = manifest.read_bytes()
+    # Lines that are no manifest lines at all, and a line lost: the audit must not stop on them.
+    lines = good.splitlines()
+    assert lines[-1].endswith(b" data/objects/notes.txt")
+    manifest.write_bytes(b"\x00\xff garbage\n\nnot-hex data/x\n" + b"\n".join(lines[:-1]) + b"\n")
+
+    report = archive.run(executor)
+
+    assert [(f.location, f.key, f.kind) for f in report.failed] == [
+        ("first", "aips/aip-1/v1/manifest-sha256.txt", FindingKind.ALTERED)
+    ]
+    assert report.problems == []
+    # Its payload was still audited: every file the catalog lists was read at both locations.
+    assert report.files == 2 * (2 + 5)  # 2 payload files + premis.xml + 4 tag files, per copy
+    assert [(f.key, f.repaired_from) for f in report.repaired] == [
+        ("aips/aip-1/v1/manifest-sha256.txt", "second")
+    ]
+    assert manifest.read_bytes() == good
+
+
+def test_a_missing_tag_manifest_is_found_missing_and_the_rest_still_audited(
+    archive: Archive, executor: Executor
+) -> None:
+    store_aip_1(archive)
+    archive.path("first", "aips/aip-1/v1/tagmanifest-sha256.txt").unlink()
+
+    report = archive.run(executor)
+
+    # Only the tag manifest: the tag files it listed are not reported as unexpected.
+    assert [(f.location, f.key, f.kind) for f in report.failed] == [
+        ("first", "aips/aip-1/v1/tagmanifest-sha256.txt", FindingKind.MISSING)
+    ]
+    first = [s for s in report.slices if s.location == "first"]
+    assert [s.files for s in first] == [2 + 1 + 1]  # the payload, premis.xml, the tag manifest
+    # The catalog holds no digest of the tag manifest: it is not restored, and the finding stays
+    # open for a person (it is not a file without a good copy).
+    assert report.repaired == [] and report.unrecoverable == []
+    assert [f.key for f in archive.auditor().status().findings] == ["aips/aip-1/v1/tagmanifest-sha256.txt"]
+
+
 def test_the_sweep_finds_objects_outside_every_aip_and_forgets_them_once_removed(
     archive: Archive, executor: Executor
 ) -> None:

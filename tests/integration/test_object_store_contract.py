@@ -400,7 +400,10 @@ def test_list_gives_every_object_under_a_prefix_in_key_order_with_its_size(
     write(store, *(sources.data(k, blob(n, n)) for k, n in reversed(LISTED.items())))
 
     def listed(prefix: str) -> list[tuple[str, int]]:
-        return [(o.key, o.size) for o in store.list(prefix)]
+        found = [(o.key, o.size) for o in store.list(prefix)]
+        # The keys alone, in the same order.
+        assert list(store.list_keys(prefix)) == [key for key, _ in found]
+        return found
 
     assert listed("") == sorted(LISTED.items())
     assert listed("a/") == [("a/b-c", 7), ("a/b/1", 1), ("a/b/2", 22), ("a/c", 333)]

@@ -215,7 +215,6 @@ class Archive:
             ledger=self.ledger(),
             policy=policy,
             openers={name: partial(open_location, name, config) for name, config in configs.items()},
-            bag_codec=BagItCodec(),
             clock=self.clock,
             software=software_agent(),
             holder=holder,

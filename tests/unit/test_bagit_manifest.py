@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oais.adapters.bagit.manifest import decode_path, encode_path, path_problem, split_lines, system_file
+from oais.domain.bag import manifest_digests
 
 
 @given(st.text())
@@ -85,3 +86,20 @@ def test_path_problem(path: str, payload: bool, code: str | None) -> None:
 )
 def test_system_file(path: str, system: bool) -> None:
     assert (system_file(path) is not None) is system
+
+
+def test_an_audit_reads_a_manifest_leniently_skipping_what_is_no_entry() -> None:
+    data = (
+        b"AB12  data/x%0Ay\r\n"  # CRLF, encoded LF, upper-case hexadecimal
+        b"\n"
+        b"garbage\n"  # no path
+        b"\x00\xff data/binary\n"  # not a digest of four characters
+        b"12345 data/too-long\n"
+        b"cd12\t./data/with  two spaces\r"  # tab, './', CR
+        b"ef12 data/a%2541"  # '%25' decoded once; no final line ending
+    )
+    assert manifest_digests(data, length=4) == {
+        "data/x\ny": "ab12",
+        "data/with  two spaces": "cd12",
+        "data/a%41": "ef12",
+    }

@@ -14,10 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from oais.domain.bag import decode_path
 from oais.domain.fixity import DigestAlgorithm
 
-_DECODE = {"%25": "%", "%0A": "\n", "%0D": "\r"}
-_ESCAPE = re.compile(r"%(?:25|0[AaDd])")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MANIFEST_LINE = re.compile(r"(?P<digest>[^ \t]+)[ \t]+(?P<path>.*)", re.DOTALL)
 _WINDOWS_DRIVE = re.compile(r"[A-Za-z]:")
@@ -55,19 +54,6 @@ def encode_path(path: str) -> str:
     """
     # '%' first, or the '%' of the CR and LF escapes would be escaped again.
     return path.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def decode_path(text: str) -> str:
-    """Undo :func:`encode_path`; any other ``%`` sequence is left as it is.
-
-    Args:
-        text: the path as written in a manifest or fetch line.
-
-    Returns:
-        The decoded path.
-    """
-    # One left-to-right pass, so '%250A' becomes '%0A' and is not decoded a second time.
-    return _ESCAPE.sub(lambda m: _DECODE[m.group(0).upper()], text)
 
 
 def split_lines(text: str) -> list[str]:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, case, func, or_, select, text, update
+from sqlalchemy import Engine, String, and_, bindparam, case, func, literal, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
@@ -249,44 +249,44 @@ class SqlAuditLedger:
             if head.first_file is None:
                 return []
             prefix = head.location.rstrip("/") + "/"
+            quick = mode is AuditMode.QUICK
             rows = session.execute(
-                select(f.c.id, f.c.path, f.c.stored_path, f.c.size, f.c.sha256, f.c.xxh3_128)
+                select(
+                    f.c.id,
+                    _bag_path(f),
+                    f.c.size,
+                    f.c.sha256,
+                    # The fast digest only for a quick audit: less to fetch for a deep one.
+                    f.c.xxh3_128 if quick else literal(None, String),
+                )
                 .where(
-                    f.c.version_id == head.version_id,
+                    # "+ 0": SQLite would otherwise read the version's every file through the
+                    # (version_id, path) index and sort them; the id range is the slice.
+                    f.c.version_id + 0 == head.version_id,
                     f.c.id.between(head.first_file, head.last_file),
                     f.c.stored_version.is_(None),
                 )
                 .order_by(f.c.id)
             ).all()
-        quick = mode is AuditMode.QUICK
-        out = []
-        for file_id, path, stored_path, size, sha256, xxh3 in rows:
-            bag_path = stored_path or f"data/objects/{path}"
-            fast = quick and xxh3 is not None
-            out.append(
-                ObjectCheck(
-                    prefix + bag_path,
-                    bag_path,
-                    size,
-                    xxh3 if fast else sha256,
-                    (fast and _XXH3) or _SHA256,
-                    sha256,
-                    file_id,
-                )
-            )
-        return out
+        return [
+            ObjectCheck(prefix + path, path, size, xxh3, _XXH3, sha256, file_id)
+            if xxh3 is not None
+            else ObjectCheck(prefix + path, path, size, sha256, _SHA256, sha256, file_id)
+            for file_id, path, size, sha256, xxh3 in rows
+        ]
 
     def version_paths(self, aip_id: str, version: int) -> set[str]:
         """The bag path of every file the catalog lists for a version (reused ones included)."""
         v = table(AipVersionRow)
         f = table(FileRow)
         with self._session(f"read the files of AIP {aip_id} version {version}") as session:
-            rows = session.execute(
-                select(f.c.path, f.c.stored_path)
+            # The bag path is built by the database: 100,000 files are one fetch, no Python per row.
+            paths = session.execute(
+                select(_bag_path(f))
                 .join(v, v.c.id == f.c.version_id)
                 .where(v.c.aip_id == aip_id, v.c.version == version)
-            )
-            return {stored or f"data/objects/{path}" for path, stored in rows}
+            ).scalars()
+            return set(paths)
 
     def extend(self, slice_ids: Sequence[int], holder: str, until: datetime) -> None:
         """Push back the expiry of claims still held by ``holder``."""
@@ -716,3 +716,8 @@ class SqlAuditLedger:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split("\n")[0].split())
+
+
+def _bag_path(f: Any) -> Any:
+    """A file's path in its bag, built by the database (no Python per row for 100,000 files)."""
+    return func.coalesce(f.c.stored_path, literal("data/objects/") + f.c.path)

@@ -742,23 +742,53 @@ class LocalObjectStore:
             ) from exc
         return entries
 
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """The keys of :meth:`list`, from the directory entries alone (no file is looked at).
+
+        Raises:
+            StorageError: if the prefix is invalid or a directory cannot be listed.
+        """
+        require_prefix(self._name, prefix, whole_segments=False)
+        head, _, partial = prefix.rpartition("/")
+        directory = self._root / head if head else self._root
+        return (key for key, _ in self._files(directory, f"{head}/" if head else "", partial))
+
     def _walk(self, directory: Path, key_prefix: str, partial: str) -> Iterator[ObjectInfo]:
-        entries = [e for e in self._scan(directory, key_prefix) if e.name.startswith(partial)]
+        for key, entry in self._files(directory, key_prefix, partial):
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # pragma: no cover - removed behind our back
+                continue
+            yield ObjectInfo(key=key, size=st.st_size, modified=_mtime(st))
+
+    def _files(
+        self, directory: Path, key_prefix: str, partial: str
+    ) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """(key, entry) of every regular file below ``directory`` whose name (at the top) starts
+        with ``partial``, in key order."""
 
         # Keys below directory "d" all start with "d/": sorting a directory as "d/" among the
         # names beside it puts its whole subtree where its keys belong in key order.
         def order(entry: os.DirEntry[str]) -> str:
             return entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
 
-        for entry in sorted(entries, key=order):
-            if entry.is_dir(follow_symlinks=False):
-                yield from self._walk(Path(entry.path), f"{key_prefix}{entry.name}/", "")
-            elif entry.is_file(follow_symlinks=False):
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:  # pragma: no cover - removed behind our back
-                    continue
-                yield ObjectInfo(key=key_prefix + entry.name, size=st.st_size, modified=_mtime(st))
+        def scan(where: str | Path, keys: str, start: str) -> Iterator[os.DirEntry[str]]:
+            entries = [e for e in self._scan(Path(where), keys) if e.name.startswith(start)]
+            return iter(sorted(entries, key=order))
+
+        # Depth first with a stack of directories being read (no generator per directory).
+        stack = [(key_prefix, scan(directory, key_prefix, partial))]
+        while stack:
+            keys, entries = stack[-1]
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    below = f"{keys}{entry.name}/"
+                    stack.append((below, scan(entry.path, below, "")))
+                    break
+                if entry.is_file(follow_symlinks=False):
+                    yield keys + entry.name, entry
+            else:
+                stack.pop()
 
     def children(self, prefix: str) -> Iterator[str]:
         """The names of the files and the non-empty directories directly below ``prefix``, sorted.

@@ -279,6 +279,12 @@ class InMemoryObjectStore:
             found = [(k, o) for k, o in self._objects.items() if k.startswith(prefix)]
         return iter([o.info(k) for k, o in sorted(found, key=lambda ko: ko[0])])
 
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """The keys of :meth:`list`."""
+        require_prefix(self._name, prefix, whole_segments=False)
+        with self._lock:
+            return iter(sorted(k for k in self._objects if k.startswith(prefix)))
+
     def children(self, prefix: str) -> Iterator[str]:
         """The distinct next segments of the keys below ``prefix`` ("" or ending with '/'), sorted.
 

@@ -1249,6 +1249,14 @@ class S3ObjectStore:
         require_prefix(self._name, prefix, whole_segments=False)
         return self._list(prefix)
 
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """The keys of :meth:`list` (the same listing requests: S3 gives sizes with keys).
+
+        Raises:
+            StorageError: if the prefix is invalid or the location failed.
+        """
+        return (info.key for info in self.list(prefix))
+
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:
         client = self._ready("listing", prefix)
         start = len(self._prefix)
