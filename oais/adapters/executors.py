@@ -25,7 +25,6 @@ import contextlib
 import importlib
 import importlib.util
 import logging
-import multiprocessing
 import socket
 import weakref
 from collections.abc import Callable, Iterator
@@ -35,18 +34,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from oais.adapters.copier import available_cores
+from oais.adapters.fork_server import PRELOAD, fork_server_context
 from oais.domain.errors import ConfigError
 
 if TYPE_CHECKING:
     from distributed import Client
 
-#: Modules the fork server imports once, so that every pool worker forked from it has them.
-PRELOAD = (
-    "oais.archival_storage.audit_worker",
-    # Workers open locations through oais.bootstrap.open_location: loaded once in the fork server
-    # rather than in every worker when its first batch arrives (about a second each).
-    "oais.bootstrap",
-)
 #: How long to wait for a Dask scheduler to answer, by default.
 CONNECT_TIMEOUT = 10.0
 #: The accepted forms of a spec, for error messages.
@@ -168,9 +161,10 @@ def _importable(name: str) -> bool:
 
 @contextlib.contextmanager
 def _process_executor(workers: int) -> Iterator[Executor]:
-    context = multiprocessing.get_context("forkserver")
+    context = fork_server_context()
     # The fork server imports these with the interpreter's own sys.path (Python 3.11 does not pass
     # the parent's on): oais is installed, so its modules are found.
+    # (No effect if the fork server already runs: started early by the command, or by an earlier pool.)
     context.set_forkserver_preload([name for name in PRELOAD if _importable(name)])
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     _PARALLELISM[pool] = lambda: workers
