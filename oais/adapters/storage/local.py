@@ -725,10 +725,7 @@ class LocalObjectStore:
         Raises:
             StorageError: if the prefix is invalid or a directory cannot be listed.
         """
-        require_prefix(self._name, prefix, whole_segments=False)
-        head, _, partial = prefix.rpartition("/")
-        directory = self._root / head if head else self._root
-        return self._walk(directory, f"{head}/" if head else "", partial)
+        return self._walk(self._files(prefix))
 
     def _scan(self, directory: Path, key_prefix: str) -> builtins.list[os.DirEntry[str]]:
         try:
@@ -748,24 +745,30 @@ class LocalObjectStore:
         Raises:
             StorageError: if the prefix is invalid or a directory cannot be listed.
         """
-        require_prefix(self._name, prefix, whole_segments=False)
-        head, _, partial = prefix.rpartition("/")
-        directory = self._root / head if head else self._root
-        return (key for key, _ in self._files(directory, f"{head}/" if head else "", partial))
+        return (key for key, _ in self._files(prefix))
 
-    def _walk(self, directory: Path, key_prefix: str, partial: str) -> Iterator[ObjectInfo]:
-        for key, entry in self._files(directory, key_prefix, partial):
+    def _walk(self, files: Iterator[tuple[str, os.DirEntry[str]]]) -> Iterator[ObjectInfo]:
+        for key, entry in files:
             try:
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:  # pragma: no cover - removed behind our back
                 continue
             yield ObjectInfo(key=key, size=st.st_size, modified=_mtime(st))
 
-    def _files(
+    def _files(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """(key, entry) of every regular file whose key starts with ``prefix``, in key order.
+
+        Raises:
+            StorageError: if the prefix is invalid (at once, not when iterated).
+        """
+        require_prefix(self._name, prefix, whole_segments=False)
+        head, _, partial = prefix.rpartition("/")
+        directory = self._root / head if head else self._root
+        return self._files_below(directory, f"{head}/" if head else "", partial)
+
+    def _files_below(
         self, directory: Path, key_prefix: str, partial: str
     ) -> Iterator[tuple[str, os.DirEntry[str]]]:
-        """(key, entry) of every regular file below ``directory`` whose name (at the top) starts
-        with ``partial``, in key order."""
 
         # Keys below directory "d" all start with "d/": sorting a directory as "d/" among the
         # names beside it puts its whole subtree where its keys belong in key order.
