@@ -17,7 +17,7 @@ import oais.adapters.local_store as local_store
 import oais.adapters.storage.local as local
 from oais.adapters.storage.local import INCOMING, LocalObjectStore
 from oais.domain.errors import StorageError
-from oais.domain.fixity import FixityMismatch
+from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import ReadItem, WriteItem, WriteOutcome, WriteResult
 
 
@@ -344,3 +344,28 @@ def test_a_read_that_fails_midway_leaves_no_destination(
     with pytest.raises(StorageError, match="No space left"):
         list(store.read([ReadItem(key="k", dest=str(dest))]))
     assert not dest.exists()
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "k"])
+def test_a_symlink_at_a_key_is_not_followed(store: LocalObjectStore, target: str) -> None:
+    """Neither hashing nor reading follows a symlink: one to /dev/zero would never end."""
+    list(store.write([data_item("k", b"x")]))
+    os.symlink(target, store.root / "link")
+    assert [
+        (h.key, h.size, h.digest, h.problem)
+        for h in store.hash_objects(["link", "k"], DigestAlgorithm.SHA256)
+    ] == [
+        ("link", 0, None, "not a regular file"),
+        ("k", 1, sha256(b"x"), None),
+    ]
+    [result] = store.read([ReadItem(key="link")])
+    assert (result.size, result.sha256, result.problem) == (0, None, "not a regular file")
+
+
+def test_a_special_file_at_a_key_is_not_read(store: LocalObjectStore, tmp_path: Path) -> None:
+    """A FIFO would make a read wait for a writer that never comes."""
+    list(store.write([data_item("k", b"x")]))
+    os.mkfifo(store.root / "fifo")
+    [result] = store.read([ReadItem(key="fifo", dest=str(tmp_path / "out"))])
+    assert (result.size, result.sha256, result.problem) == (0, None, "not a regular file")
+    assert not (tmp_path / "out").exists()

@@ -12,6 +12,7 @@ import hashlib
 import os
 import random
 import re
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import xxhash
 
 from oais.adapters.hashing import CHUNK
 from oais.adapters.storage.local import LocalObjectStore
@@ -37,6 +37,7 @@ from oais.domain.storage import (
     WriteItem,
     WriteOutcome,
 )
+from tests.support.bagit_hashing import hash_bytes
 
 NAME = "site-a"
 PART_SIZE = 5 << 20
@@ -173,13 +174,6 @@ def hashed(
     results = list(store.hash_objects(keys, algorithm, progress))
     assert sorted(r.key for r in results) == sorted(keys)
     return {r.key: r for r in results}
-
-
-def digest(algorithm: DigestAlgorithm, data: bytes) -> str:
-    """The reference digest, from the libraries themselves."""
-    if algorithm is DigestAlgorithm.XXH3_128:
-        return xxhash.xxh3_128(data).hexdigest()
-    return hashlib.new(algorithm.value, data).hexdigest()
 
 
 # --- writing and reading back --------------------------------------------------------------------
@@ -521,7 +515,7 @@ def test_hashing_gives_each_objects_digest_and_size_in_the_algorithm_asked_for(
     write(store, *((sources.file if len(d) > BIG else sources.data)(k, d) for k, d in contents.items()))
     received = Counter()
     results = hashed(store, list(contents), algorithm, progress=received)
-    assert results == {k: Hashed(k, len(d), digest(algorithm, d), None) for k, d in contents.items()}
+    assert results == {k: Hashed(k, len(d), hash_bytes(d, algorithm), None) for k, d in contents.items()}
     assert received.total == sum(len(d) for d in contents.values())
     # The same object asked for again in a later call: nothing is kept between calls.
     again = hashed(store, ["v1/data/g-small-again.txt", "v1/data/c-large.bin"], algorithm)
@@ -665,9 +659,9 @@ def test_a_local_file_changed_after_writing_is_hashed_as_it_now_is(
     _rewrite(store.root / "v1/data/f.bin", changed)
     for algorithm in (DigestAlgorithm.SHA256, DigestAlgorithm.XXH3_128):
         assert hashed(store, ["v1/data/f.bin"], algorithm) == {
-            "v1/data/f.bin": Hashed("v1/data/f.bin", len(changed), digest(algorithm, changed), None)
+            "v1/data/f.bin": Hashed("v1/data/f.bin", len(changed), hash_bytes(changed, algorithm), None)
         }
-    assert digest(DigestAlgorithm.SHA256, changed) != sha256(data)
+    assert hash_bytes(changed, DigestAlgorithm.SHA256) != sha256(data)
 
 
 @pytest.mark.parametrize("error", [-5, 5, 1 << 30])
@@ -678,13 +672,14 @@ def test_a_local_file_is_read_to_its_end_whatever_size_it_had_when_opened(
     store = _local_store(tmp_path)
     contents = {"v1/data/small.txt": blob(1000, 1), "v1/data/large.bin": blob(CHUNK * 2 + 3, 2)}
     write(store, *(sources.data(k, d) for k, d in contents.items()))
-    real_lseek = os.lseek
+    real_fstat = os.fstat
 
-    def lseek(fd: int, position: int, how: int) -> int:
-        end = real_lseek(fd, position, how)
-        return max(0, end + error) if how == os.SEEK_END else end
+    def fstat(fd: int) -> os.stat_result:
+        fields = list(real_fstat(fd))
+        fields[stat.ST_SIZE] = max(0, fields[stat.ST_SIZE] + error)
+        return os.stat_result(fields)
 
-    monkeypatch.setattr(os, "lseek", lseek)
+    monkeypatch.setattr(os, "fstat", fstat)
     assert hashed(store, list(contents)) == {
         k: Hashed(k, len(d), sha256(d), None) for k, d in contents.items()
     }
@@ -698,7 +693,7 @@ def test_a_special_file_at_a_key_is_reported_without_waiting(tmp_path: Path, sou
     assert results["v1/data/a.txt"] == Hashed("v1/data/a.txt", 1, sha256(b"a"), None)
     fifo = results["v1/data/fifo"]
     assert (fifo.size, fifo.digest) == (0, None)
-    assert fifo.problem is not None and fifo.problem.startswith("cannot read after 0 bytes: ")
+    assert fifo.problem == "not a regular file"
 
 
 # --- the fake's own extras -----------------------------------------------------------------------

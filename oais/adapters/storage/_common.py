@@ -1,4 +1,5 @@
-"""What every storage location shares: the checks of keys and prefixes, and a bounded window of tasks.
+"""What every storage location shares: the checks of keys and prefixes, a bounded window of tasks, and
+progress reports passed on one at a time.
 
 The checks give the same one-line message in every location: ``location 'NAME': <key>: <problem>``,
 the key or prefix quoted (it may be empty or hold characters that would break the line).
@@ -6,6 +7,7 @@ the key or prefix quoted (it may be empty or hold characters that would break th
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import TypeVar
@@ -85,3 +87,22 @@ def bounded(
             return
         done, pending = wait(pending, return_when=FIRST_COMPLETED)
         yield from done
+
+
+class SerialisedProgress:
+    """Passes progress reports from several worker threads on, one call at a time.
+
+    The callback runs in the worker that moved the bytes, so that one that blocks (a read budget)
+    holds that worker up; and one at a time, so that it needs no lock of its own and a budget that
+    sleeps in proportion to the bytes counts them all against one rate. With no callback, or for no
+    bytes, nothing is called.
+    """
+
+    def __init__(self, callback: Callable[[int], None] | None) -> None:
+        self._callback = callback
+        self._lock = threading.Lock()
+
+    def __call__(self, nbytes: int) -> None:
+        if self._callback is not None and nbytes:
+            with self._lock:
+                self._callback(nbytes)

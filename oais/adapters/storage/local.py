@@ -25,9 +25,9 @@ will modify afterwards (a staged bag, removed after publishing); its mode become
 from __future__ import annotations
 
 import builtins
+import errno
 import os
 import stat
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -39,7 +39,13 @@ from pathlib import Path
 
 from oais.adapters.hashing import buffer_size, digest_bytes, hash_file, new_hasher
 from oais.adapters.local_store import make_durable, write_all
-from oais.adapters.storage._common import bounded, require_key, require_prefix, require_unique_keys
+from oais.adapters.storage._common import (
+    SerialisedProgress,
+    bounded,
+    require_key,
+    require_prefix,
+    require_unique_keys,
+)
 from oais.domain.errors import ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
@@ -62,31 +68,37 @@ STALE_AFTER = 24 * 3600.0
 _QUEUED_PER_WORKER = 4
 
 _SHA256 = DigestAlgorithm.SHA256
-#: What opening an object to hash it may not do: follow into a FIFO and wait for a writer (a regular
-#: file ignores O_NONBLOCK), or leak the descriptor into a child process.
-_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+#: What opening an object to read it may not do: follow a symlink (listing skips them: a link to
+#: /dev/zero would be read forever), wait for a writer to open a FIFO (a regular file ignores
+#: O_NONBLOCK), or leak the descriptor into a child process.
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW
+#: What opening a special file with these flags may fail with: ELOOP for a symlink (O_NOFOLLOW), ENXIO
+#: for a socket.
+_SPECIAL_ERRNOS = frozenset({errno.ELOOP, errno.ENXIO})
+_NOT_REGULAR = "not a regular file"
 
 
-class _Progress:
-    """Serialises progress reports coming from worker threads."""
+def _open_object(path: str) -> tuple[int, int] | str:
+    """Open an object's file for reading: (descriptor, size), or why it cannot be read.
 
-    def __init__(self, callback: Callable[[int], None] | None) -> None:
-        self._callback = callback
-        self._lock = threading.Lock()
-
-    def __call__(self, nbytes: int) -> None:
-        if self._callback is not None and nbytes:
-            with self._lock:
-                self._callback(nbytes)
-
-
-def _read_problem(fd: int, exc: OSError, size: int) -> str:
-    """Why an open file could not be hashed: a directory is no object ("missing")."""
+    Only a regular file is an object: a missing file or a directory is ``"missing"``, a symlink,
+    FIFO, device or socket is ``"not a regular file"`` (and nothing is read from it).
+    """
     try:
-        directory = stat.S_ISDIR(os.fstat(fd).st_mode)
-    except OSError:
-        directory = False
-    return "missing" if directory else f"cannot read after {size} bytes: {exc.strerror}"
+        fd = os.open(path, _OPEN_FLAGS)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return "missing"
+    except OSError as exc:
+        return _NOT_REGULAR if exc.errno in _SPECIAL_ERRNOS else f"cannot open: {exc.strerror}"
+    try:
+        st = os.fstat(fd)
+    except OSError as exc:  # pragma: no cover - fstat of an open descriptor does not fail
+        os.close(fd)
+        return f"cannot open: {exc.strerror}"
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return "missing" if stat.S_ISDIR(st.st_mode) else _NOT_REGULAR
+    return fd, st.st_size
 
 
 def _mtime(st: os.stat_result) -> datetime:
@@ -230,7 +242,7 @@ class LocalObjectStore:
             require_key(self._name, item.key)
         require_unique_keys(self._name, items)
         self._prepare()
-        report = _Progress(progress)
+        report = SerialisedProgress(progress)
         results: builtins.list[WriteResult] = []
         error: BaseException | None = None
         executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"store-{self._name}")
@@ -275,7 +287,7 @@ class LocalObjectStore:
         except StorageError as exc:
             raise StorageError(f"location '{self._name}': {exc}") from exc
 
-    def _write_one(self, item: WriteItem, progress: _Progress) -> WriteResult:
+    def _write_one(self, item: WriteItem, progress: SerialisedProgress) -> WriteResult:
         target = self._root / item.key
         if self._holds(item, target):
             return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT, verified=True)
@@ -318,7 +330,9 @@ class LocalObjectStore:
                 f"{self._where(item.key)}: the source has {size} bytes, the item says {item.size}"
             )
 
-    def _link(self, item: WriteItem, source: str, target: Path, progress: _Progress) -> WriteResult | None:
+    def _link(
+        self, item: WriteItem, source: str, target: Path, progress: SerialisedProgress
+    ) -> WriteResult | None:
         """The common case, in few system calls: hash the source file, then hard-link it at its key.
 
         The bytes hashed are the inode the key then names, so the object needs no read-back. An
@@ -393,7 +407,7 @@ class LocalObjectStore:
         found = f"sha256 {actual}" if actual else f"{st.st_size} bytes, not {item.size}"
         raise ConflictError(f"{self._where(item.key)}: the location holds other content ({found})")
 
-    def _stage(self, item: WriteItem, temporary: Path, progress: _Progress) -> tuple[str, int]:
+    def _stage(self, item: WriteItem, temporary: Path, progress: SerialisedProgress) -> tuple[str, int]:
         """Put the item's bytes in ``temporary`` (read-only); their sha256 and size."""
         if item.data is not None:
             try:
@@ -409,7 +423,7 @@ class LocalObjectStore:
             return digest_bytes(item.data, (_SHA256,))[_SHA256], len(item.data)
         return self._copy(item, temporary, progress)
 
-    def _copy(self, item: WriteItem, temporary: Path, progress: _Progress) -> tuple[str, int]:
+    def _copy(self, item: WriteItem, temporary: Path, progress: SerialisedProgress) -> tuple[str, int]:
         """Copy the item's source file to ``temporary``, hashing it in the same pass."""
         assert item.path is not None
         digest = new_hasher(_SHA256)
@@ -516,8 +530,9 @@ class LocalObjectStore:
     ) -> Iterator[ReadResult]:
         """Read files whole, several at once, hashing them and copying them to ``dest`` if given.
 
-        A missing or unreadable file is reported in its result; a destination left incomplete by such
-        a problem is removed. Nothing happens until the results are iterated.
+        A missing or unreadable file, or one that is not a regular file (a symlink or special file,
+        never followed nor read), is reported in its result; a destination left incomplete by such a
+        problem is removed. Nothing happens until the results are iterated.
 
         Returns:
             One result per item, in any order, as each completes.
@@ -529,7 +544,7 @@ class LocalObjectStore:
             require_key(self._name, item.key)
         if not items:
             return
-        report = _Progress(progress)
+        report = SerialisedProgress(progress)
         executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"store-{self._name}")
         try:
             for future in bounded(
@@ -542,19 +557,18 @@ class LocalObjectStore:
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def _read_one(self, item: ReadItem, progress: _Progress) -> ReadResult:
+    def _read_one(self, item: ReadItem, progress: SerialisedProgress) -> ReadResult:
         path = self._root / item.key
         digest = new_hasher(_SHA256)
         size = 0
         problem: str | None = None
         with ExitStack() as stack:
-            try:
-                source = stack.enter_context(open(path, "rb", buffering=0))
-                buffer = bytearray(buffer_size(os.fstat(source.fileno()).st_size))
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                return ReadResult(key=item.key, problem="missing")
-            except OSError as exc:
-                return ReadResult(key=item.key, problem=f"cannot open: {exc.strerror}")
+            opened = _open_object(str(path))
+            if isinstance(opened, str):
+                return ReadResult(key=item.key, problem=opened)
+            fd, expected = opened
+            source = stack.enter_context(open(fd, "rb", buffering=0))
+            buffer = bytearray(buffer_size(expected))
             view = memoryview(buffer)
             dest: int | None = None
             if item.dest is not None:
@@ -603,9 +617,9 @@ class LocalObjectStore:
         """Hash files whole, one after another, in the calling thread.
 
         This is the inner loop of fixity audits (an audit spreads batches of keys over processes), so
-        it costs no more per file than opening, reading, hashing and closing it: no thread, no model
-        object, no path object, one read buffer for the whole call. Nothing happens until the results
-        are iterated.
+        it costs no more per file than opening it, one fstat (its type and size), reading, hashing and
+        closing it: no thread, no model object, no path object, one read buffer for the whole call.
+        Nothing happens until the results are iterated.
 
         Args:
             keys: the objects to hash.
@@ -615,7 +629,8 @@ class LocalObjectStore:
 
         Returns:
             One result per key, in the order of ``keys``: a missing file (or a directory) is
-            ``"missing"``, one that cannot be opened or read gives the reason.
+            ``"missing"``, a symlink or special file is ``"not a regular file"``, one that cannot be
+            opened or read gives the reason.
 
         Raises:
             StorageError: a key is invalid (before anything is read).
@@ -630,47 +645,38 @@ class LocalObjectStore:
         buffer = memoryview(bytearray(0))
         buffers = (buffer,)
         for key in keys:
-            try:
-                fd = os.open(root + key, _OPEN_FLAGS)
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                yield Hashed(key, 0, None, "missing")
+            # One fstat per file: it refuses what is not a regular file and gives the size.
+            opened = _open_object(root + key)
+            if isinstance(opened, str):
+                yield Hashed(key, 0, None, opened)
                 continue
-            except OSError as exc:
-                yield Hashed(key, 0, None, f"cannot open: {exc.strerror}")
-                continue
+            fd, expected = opened
             digest = new_hasher(algorithm)
             size = 0
             problem: str | None = None
             try:
-                # The size from lseek, not fstat: building a stat_result costs more than reading a
-                # small file. Reads then say where they start (pread), so no seek back is needed.
-                try:
-                    expected = os.lseek(fd, 0, os.SEEK_END)
-                except OSError as exc:
-                    problem = _read_problem(fd, exc, size)
-                else:
-                    wanted = buffer_size(expected)
-                    if wanted > len(buffer):
-                        buffer = memoryview(bytearray(wanted))
-                        buffers = (buffer,)
-                    requested = len(buffer)
-                    while True:
-                        try:
-                            n = os.preadv(fd, buffers, size)
-                        except OSError as exc:
-                            problem = _read_problem(fd, exc, size)
-                            break
-                        if not n:
-                            break
-                        digest.update(buffer[:n])
-                        size += n
-                        if progress is not None:  # outside the try: its errors are not read errors
-                            progress(n)
-                        # A read that stops short at the size the file had when it was opened has
-                        # reached its end: a small file costs one read, not two. Any other read goes
-                        # on to the end of the file.
-                        if n < requested and size == expected:
-                            break
+                wanted = buffer_size(expected)
+                if wanted > len(buffer):
+                    buffer = memoryview(bytearray(wanted))
+                    buffers = (buffer,)
+                requested = len(buffer)
+                while True:
+                    try:
+                        n = os.preadv(fd, buffers, size)
+                    except OSError as exc:
+                        problem = f"cannot read after {size} bytes: {exc.strerror}"
+                        break
+                    if not n:
+                        break
+                    digest.update(buffer[:n])
+                    size += n
+                    if progress is not None:  # outside the try: its errors are not read errors
+                        progress(n)
+                    # A read that stops short at the size the file had when it was opened has
+                    # reached its end: a small file costs one read, not two. Any other read goes
+                    # on to the end of the file.
+                    if n < requested and size == expected:
+                        break
             finally:
                 os.close(fd)
             if problem is None:

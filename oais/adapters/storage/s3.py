@@ -52,7 +52,13 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from oais.adapters.hashing import new_hasher
-from oais.adapters.storage._common import bounded, require_key, require_prefix, require_unique_keys
+from oais.adapters.storage._common import (
+    SerialisedProgress,
+    bounded,
+    require_key,
+    require_prefix,
+    require_unique_keys,
+)
 from oais.domain.errors import ConfigError, ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
@@ -236,32 +242,15 @@ class _Flow(Generic[_T]):
                 yield event.result
 
 
-class _Serialised:
-    """Passes progress reports from several worker threads on, one call at a time.
-
-    The callback runs in the worker that read the bytes, so that one that blocks (a read budget)
-    holds that worker's GET up; and one at a time, so that it needs no lock of its own and a budget
-    that sleeps in proportion to the bytes counts them all against one rate.
-    """
-
-    def __init__(self, callback: Callable[[int], None]) -> None:
-        self._callback = callback
-        self._lock = threading.Lock()
-
-    def __call__(self, nbytes: int) -> None:
-        with self._lock:
-            self._callback(nbytes)
-
-
 class _Sink:
-    """Hashes an object's bytes (sha256 unless told otherwise, and writes them to a file) as they arrive.
+    """Hashes an object's bytes (and writes them to a file, if given one) as they arrive.
 
     For a large object this runs on a second thread, fed through a short queue, so that the socket
     is drained while the previous chunk is hashed and written (both release the GIL): one stream
     then goes about as fast as the network allows.
     """
 
-    def __init__(self, pipelined: bool, algorithm: DigestAlgorithm = DigestAlgorithm.SHA256) -> None:
+    def __init__(self, pipelined: bool, algorithm: DigestAlgorithm) -> None:
         self._digest = new_hasher(algorithm)
         self._out: Any = None
         self._pipelined = pipelined
@@ -1049,7 +1038,7 @@ class S3ObjectStore:
         new_hasher(algorithm)  # an unknown algorithm fails before anything is sent
         self._ready("reading", batch[0])
         flow: _Flow[Hashed] = _Flow(self._concurrency)
-        report = _Serialised(progress) if progress is not None else None
+        report = SerialisedProgress(progress) if progress is not None else None
 
         def hash_one(key: str) -> None:
             flow.events.put(_Event(result=self._fetch(key, None, flow.stop, algorithm, report)))
