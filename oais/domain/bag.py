@@ -42,14 +42,30 @@ class BagStructure(BaseModel):
 
 _DECODE = {"%25": "%", "%0A": "\n", "%0D": "\r"}
 _ESCAPE = re.compile(r"%(?:25|0[AaDd])")
-_LINE_END = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: ``<digest> <whitespace> <path>``: one manifest line.
+MANIFEST_LINE = re.compile(r"(?P<digest>[^ \t]+)[ \t]+(?P<path>.*)", re.DOTALL)
+
+
+def encode_path(path: str) -> str:
+    """Percent-encode a bag-relative path for a manifest or fetch line (RFC 8493 §2.1.3).
+
+    Args:
+        path: the '/'-separated path as stored on disk.
+
+    Returns:
+        The path with ``%``, CR and LF written as ``%25``, ``%0D`` and ``%0A``.
+    """
+    # '%' first, or the '%' of the CR and LF escapes would be escaped again.
+    return path.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def decode_path(text: str) -> str:
-    """Undo the percent-encoding of a manifest or fetch.txt path (RFC 8493 §2.1.3).
+    """Undo :func:`encode_path`.
 
-    Exactly three characters are encoded there: ``%``, CR and LF, as ``%25``, ``%0D`` and ``%0A``.
-    Every other ``%`` sequence is literal text, so a general URL decoder must not be used.
+    Exactly three characters are encoded: ``%``, CR and LF. Every other ``%`` sequence is literal
+    text (the conformance suite has payload files named ``%7Edir2``), so a general URL decoder must
+    not be used.
 
     Args:
         text: the path as written in a manifest or fetch line.
@@ -63,32 +79,49 @@ def decode_path(text: str) -> str:
     return _ESCAPE.sub(lambda m: _DECODE[m.group(0).upper()], text)
 
 
-def manifest_digests(data: bytes, length: int = 64) -> dict[str, str]:
-    """The entries of a (tag) manifest this archive wrote itself, read leniently for audits.
+def split_lines(text: str) -> list[str]:
+    """Split tag file text on LF, CRLF or CR only.
 
-    Each line is ``<digest> <whitespace> <path>``; the path is decoded and a leading ``./`` removed.
-    Lines that do not have that form, or whose digest does not have ``length`` characters, are
-    skipped: an audit does not validate the manifest, it checks the manifest's own digest against the
-    tag manifest, which reports any damage to it.
+    ``str.splitlines`` is not used: it also splits on form feed, U+2028 and other characters that may
+    legally appear in a file name.
+
+    Args:
+        text: decoded tag file text.
+
+    Returns:
+        The lines without their endings; a final line ending does not produce an empty last line.
+    """
+    lines = text.split("\n") if "\r" not in text else _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def strip_dot_slash(path: str) -> str:
+    """Remove leading ``./`` components, which some tools write and which name the bag root."""
+    while path.startswith("./"):
+        path = path[2:]
+    return path
+
+
+def manifest_digests(data: bytes) -> dict[str, str]:
+    """The entries of a sha256 (tag) manifest this archive wrote itself, read leniently for audits.
+
+    Lines that are not ``<digest> <whitespace> <path>`` with a digest of sha256's length are skipped:
+    an audit does not validate the manifest, it checks the manifest's own digest against the tag
+    manifest, which reports any damage to it.
 
     Args:
         data: the manifest's bytes (UTF-8).
-        length: the length of the manifest's hexadecimal digests (64: sha256).
 
     Returns:
-        Bag-relative path -> lower-case hexadecimal digest.
+        Bag-relative path (decoded, without leading ``./``) -> lower-case hexadecimal digest.
     """
+    length = DigestAlgorithm.SHA256.hex_length
     out: dict[str, str] = {}
-    text = data.decode("utf-8", "replace")
-    lines = text.split("\n") if "\r" not in text else _LINE_END.split(text)
-    for line in lines:
-        digest, space, path = line.partition(" ")
-        if "\t" in digest:  # a tab before the first space: split on the first blank of either kind
-            digest, space, path = line.replace("\t", " ", 1).partition(" ")
-        path = path.lstrip(" \t")
-        if len(digest) != length or not space or not path:
+    for line in split_lines(data.decode("utf-8", "replace")):
+        match = MANIFEST_LINE.fullmatch(line)
+        if match is None or len(match["digest"]) != length:
             continue
-        if "%" in path:
-            path = decode_path(path)
-        out[path[2:] if path.startswith("./") else path] = digest.lower()
+        out[strip_dot_slash(decode_path(match["path"]))] = match["digest"].lower()
     return out

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oais.adapters.bagit.manifest import decode_path, encode_path, path_problem, split_lines, system_file
-from oais.domain.bag import manifest_digests
+from oais.adapters.bagit.manifest import path_problem, system_file
+from oais.domain.bag import decode_path, encode_path, manifest_digests, split_lines
 
 
 @given(st.text())
@@ -89,17 +89,18 @@ def test_system_file(path: str, system: bool) -> None:
 
 
 def test_an_audit_reads_a_manifest_leniently_skipping_what_is_no_entry() -> None:
+    a, b, c = "AB" * 32, "cd" * 32, "ef" * 32
     data = (
-        b"AB12  data/x%0Ay\r\n"  # CRLF, encoded LF, upper-case hexadecimal
-        b"\n"
-        b"garbage\n"  # no path
-        b"\x00\xff data/binary\n"  # not a digest of four characters
-        b"12345 data/too-long\n"
-        b"cd12\t./data/with  two spaces\r"  # tab, './', CR
-        b"ef12 data/a%2541"  # '%25' decoded once; no final line ending
-    )
-    assert manifest_digests(data, length=4) == {
-        "data/x\ny": "ab12",
-        "data/with  two spaces": "cd12",
-        "data/a%41": "ef12",
+        f"{a}  data/x%0Ay\r\n"  # CRLF, encoded LF, upper-case hexadecimal
+        "\n"
+        "garbage\n"  # no path
+        "\x00\xff data/binary\n"  # not a digest of sha256's length
+        f"{a}0 data/too-long\n"
+        f"{b}\t././data/with  two spaces\r"  # tab, './' twice, CR
+        f"{c} data/a%2541"  # '%25' decoded once; no final line ending
+    ).encode()
+    assert manifest_digests(data) == {
+        "data/x\ny": a.lower(),
+        "data/with  two spaces": b,
+        "data/a%41": c,
     }

@@ -14,11 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from oais.domain.bag import decode_path
+from oais.domain.bag import MANIFEST_LINE, decode_path, strip_dot_slash
 from oais.domain.fixity import DigestAlgorithm
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_MANIFEST_LINE = re.compile(r"(?P<digest>[^ \t]+)[ \t]+(?P<path>.*)", re.DOTALL)
 _WINDOWS_DRIVE = re.compile(r"[A-Za-z]:")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 
@@ -41,37 +39,6 @@ _SYSTEM_NAMES = {
     ".fseventsd": "macOS file-system event log",
 }
 _APPLE_DOUBLE = "._"
-
-
-def encode_path(path: str) -> str:
-    """Percent-encode a bag-relative path for a manifest or fetch line.
-
-    Args:
-        path: the '/'-separated path as stored on disk.
-
-    Returns:
-        The path with ``%``, CR and LF written as ``%25``, ``%0D`` and ``%0A``.
-    """
-    # '%' first, or the '%' of the CR and LF escapes would be escaped again.
-    return path.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def split_lines(text: str) -> list[str]:
-    """Split tag file text on LF, CRLF or CR only.
-
-    ``str.splitlines`` is not used: it also splits on form feed, U+2028 and other characters that may
-    legally appear in a file name.
-
-    Args:
-        text: decoded tag file text.
-
-    Returns:
-        The lines without their endings; a final line ending does not produce an empty last line.
-    """
-    lines = _LINE_BREAK.split(text)
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 @dataclass(frozen=True)
@@ -98,7 +65,7 @@ def parse_manifest_line(
     Returns:
         ``(entry, None)`` or ``(None, reason)`` when the line is malformed.
     """
-    match = _MANIFEST_LINE.fullmatch(line)
+    match = MANIFEST_LINE.fullmatch(line)
     if match is None or not match.group("path"):
         return None, f"expected '<digest> <path>', found {line!r}"
     digest, raw_path = match.group("digest"), match.group("path")
@@ -120,13 +87,6 @@ def parse_manifest_line(
         forms.append(UPPER_CASE_HEX)
     entry = ManifestLine(number, digest.lower(), strip_dot_slash(decode_path(path)), raw_path, tuple(forms))
     return entry, None
-
-
-def strip_dot_slash(path: str) -> str:
-    """Remove leading ``./`` components, which some tools write and which name the bag root."""
-    while path.startswith("./"):
-        path = path[2:]
-    return path
 
 
 def path_problem(path: str, *, payload: bool) -> tuple[str, str] | None:

@@ -32,7 +32,6 @@ from oais.adapters.bagit.manifest import (
     PAYLOAD_DIR,
     parse_manifest_line,
     path_problem,
-    split_lines,
     system_file,
 )
 from oais.adapters.bagit.tagfiles import (
@@ -49,7 +48,7 @@ from oais.adapters.bagit.tagfiles import (
     python_codec,
 )
 from oais.adapters.hashing import digest_bytes
-from oais.domain.bag import BagStructure, FetchEntry
+from oais.domain.bag import BagStructure, FetchEntry, split_lines
 from oais.domain.errors import NotFound
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue, issue

@@ -6,8 +6,7 @@ import codecs
 import re
 from dataclasses import dataclass, field
 
-from oais.adapters.bagit.manifest import split_lines, strip_dot_slash
-from oais.domain.bag import decode_path
+from oais.domain.bag import decode_path, split_lines, strip_dot_slash
 from oais.domain.issues import Issue, issue
 
 BAG_DECLARATION = "bagit.txt"

@@ -10,9 +10,10 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TextIO
 
-from oais.adapters.bagit.manifest import PAYLOAD_DIR, encode_path, path_problem
+from oais.adapters.bagit.manifest import PAYLOAD_DIR, path_problem
 from oais.adapters.bagit.tagfiles import BAG_DECLARATION, BAG_INFO
 from oais.adapters.hashing import hash_file
+from oais.domain.bag import encode_path
 from oais.domain.errors import StorageError
 from oais.domain.fixity import FAST_ALGORITHM, RECORD_ALGORITHM, DigestAlgorithm
 from oais.domain.ports import Clock
