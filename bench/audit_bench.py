@@ -219,10 +219,11 @@ def run_audit(
     elapsed = time.perf_counter() - start
     modes = {s.mode.value for s in report.slices}
     want = "deep" if deep else "quick"
-    if report.failed or report.problems or report.unexpected or report.files != files or modes != {want}:
+    trouble = report.unaudited + report.problems
+    if report.failed or trouble or report.unexpected or report.files != files or modes != {want}:
         raise SystemExit(
             f"bench: audit of '{location}' not as expected: {report.files} of {files} objects, modes "
-            f"{sorted(modes)}, failed {len(report.failed)}, problems {report.problems}, "
+            f"{sorted(modes)}, failed {len(report.failed)}, problems {trouble}, "
             f"unexpected {len(report.unexpected)}"
         )
     return elapsed

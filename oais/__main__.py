@@ -1,5 +1,5 @@
 """``python -m oais``: the same as the ``oais`` command."""
 
-from oais.entrypoints.cli import main
+from oais.entrypoints.launch import main
 
 main()

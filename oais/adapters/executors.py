@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import logging
 import socket
 import weakref
@@ -34,7 +32,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from oais.adapters.copier import available_cores
-from oais.adapters.fork_server import PRELOAD, fork_server_context
+from oais.adapters.fork_server import PRELOAD, fork_server_context, ignore_interrupts, preloadable
 from oais.domain.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -146,27 +144,14 @@ def parallelism(executor: Executor) -> int:
     raise TypeError(f"cannot tell the parallelism of {type(executor).__name__}")
 
 
-def _importable(name: str) -> bool:
-    if importlib.util.find_spec(name) is None:
-        return False
-    try:
-        importlib.import_module(name)
-    except Exception as exc:
-        # Preloading only saves start-up time: a worker module that cannot be imported fails loudly
-        # when a task needs it, with its own traceback, not here in the fork server.
-        _log.debug("not preloading %s: %s", name, exc)
-        return False
-    return True
-
-
 @contextlib.contextmanager
 def _process_executor(workers: int) -> Iterator[Executor]:
     context = fork_server_context()
     # The fork server imports these with the interpreter's own sys.path (Python 3.11 does not pass
     # the parent's on): oais is installed, so its modules are found.
     # (No effect if the fork server already runs: started early by the command, or by an earlier pool.)
-    context.set_forkserver_preload([name for name in PRELOAD if _importable(name)])
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    context.set_forkserver_preload(preloadable(PRELOAD, imported=True))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=ignore_interrupts)
     _PARALLELISM[pool] = lambda: workers
     try:
         yield pool

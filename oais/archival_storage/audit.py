@@ -45,7 +45,7 @@ from oais.domain.audit import (
 )
 from oais.domain.errors import CatalogError, OaisError, StorageError
 from oais.domain.fixity import DigestAlgorithm
-from oais.domain.ports import AuditLedger, Clock
+from oais.domain.ports import AuditLedger, Clock, ObjectStore
 from oais.domain.premis import Agent, AgentLink, AgentRole, EventType, LoggedEvent, Outcome, new_event
 from oais.domain.storage import Hashed, ReadItem, WriteItem
 
@@ -94,7 +94,9 @@ class AuditReport(BaseModel):
     repaired: list[Finding] = []
     unrecoverable: list[Finding] = []
     unexpected: list[Finding] = []  # objects no AIP lists, found by sweeps
-    problems: list[str] = []  # locations that could not be audited, records that failed
+    #: Locations (or their sweeps) that could not be audited, and why: their copies stay due.
+    unaudited: list[str] = []
+    problems: list[str] = []  # other failures: repairs, event log writes, claims taken over
 
     @property
     def files(self) -> int:
@@ -137,8 +139,7 @@ class _Work:
     differing: list[Hashed] = field(default_factory=list)
     bytes: int = 0
     #: Objects that could not be read because their batch (or the survey) failed, and why.
-    unread: list[str] = field(default_factory=list)
-    problem: str | None = None
+    unread: list[tuple[str, str]] = field(default_factory=list)
 
 
 class AuditService:
@@ -224,6 +225,7 @@ class AuditService:
         deep_before = now if forced and deep else now - self._policy.deep.interval
         quick_before = now if forced else now - self._policy.quick.interval
         names = [location] if location else self._storage.names()
+        stopped: set[str] = set()  # locations whose audit stopped: not swept either
         for name in names:
             self._storage.location(name)
             rate = budget or self._policy.budget.of(name)
@@ -242,14 +244,15 @@ class AuditService:
             except CatalogError:
                 raise  # the catalog failed, not the location: the run stops (exit 6)
             except OaisError as exc:
-                report.problems.append(f"location '{name}': {exc}")
+                report.unaudited.append(_at(name, exc))
                 log.warning("audit of location '%s' stopped: %s", name, exc)
+                stopped.add(name)
         if self._policy.repair:
             self._repair(report)
         # Kept for this run's repairs only: a daemon runs for months.
         self._record_digests.clear()
         if aip_id is None:
-            self._sweep(names, report, force=everything)
+            self._sweep([n for n in names if n not in stopped], report, force=everything)
         report.finished = self._clock.now()
         for f in report.unrecoverable:
             log.error("no good copy left: %s", f.line())
@@ -271,7 +274,8 @@ class AuditService:
         opener = self._openers[name]
         # An unmounted disk or a wrong bucket or prefix lists nothing: that is the location missing,
         # not every object of it. It must be neither reported object by object nor "repaired".
-        looks_empty = "aips" not in set(self._storage.location(name).children(""))
+        store = self._storage.location(name)
+        looks_empty = "aips" not in set(store.children(""))
         share = rate / max(1, parallelism)
         ttl = self._policy.claim_ttl
         window = max(2, parallelism * 2)
@@ -316,10 +320,7 @@ class AuditService:
                         exhausted = True
                     elif looks_empty:
                         self._ledger.release([sl.id for sl, _ in claimed], self.holder)
-                        raise StorageError(
-                            "the location has no aips/ folder, yet the catalog has copies there (a disk "
-                            "not mounted, or the wrong bucket or prefix?): nothing was audited there"
-                        )
+                        raise _no_aips(store)
                     claimed_ids.update(sl.id for sl, _ in claimed)
                     for sl, due in claimed:
                         work = _Work(sl, AuditMode.DEEP if all_deep else due, {})
@@ -350,25 +351,26 @@ class AuditService:
                     last_extend = now
                 for future in done:
                     work, task = pending.pop(future)
+                    problem = ""
                     try:
                         outcome = future.result()
                     except StorageError:
                         raise
                     except OaisError as exc:
-                        work.problem = str(exc)
+                        problem = str(exc)
                         outcome = None
                     except Exception as exc:
                         # The executor itself failed (a worker process killed, a Dask scheduler
                         # lost): nothing of this location's remaining work can be trusted to run.
                         # The claims are released below and the slices stay due.
                         raise StorageError(
-                            f"location '{name}': the audit's workers failed: {type(exc).__name__}: {exc}"
+                            f"the audit's workers failed: {type(exc).__name__}: {exc}"
                         ) from exc
                     if isinstance(task, Survey):
-                        enqueue(work, self._surveyed(work, task, outcome))
+                        enqueue(work, self._surveyed(work, task, outcome, problem))
                         submit()
                     elif outcome is None:
-                        work.unread += [e.key for e in task.objects]
+                        work.unread += [(e.key, problem) for e in task.objects]
                     else:
                         work.differing += outcome.differing
                         work.bytes += outcome.bytes
@@ -384,14 +386,12 @@ class AuditService:
         finally:
             for future in pending:
                 future.cancel()
-            if self._unrecorded:
-                # Slices read before a failure are still recorded; if that fails too, their claims
-                # expire and they are read again.
-                try:
-                    self._flush(report)
-                except OaisError as exc:
-                    self._unrecorded = []
-                    report.problems.append(f"location '{name}': audits read but not recorded: {exc}")
+            # Slices read before a failure are still recorded; if that fails too, their claims
+            # expire and they are read again.
+            try:
+                self._flush(report)
+            except OaisError as exc:
+                report.unaudited.append(f"location '{name}': audits read but not recorded: {exc}")
             if claimed_ids:
                 # Whatever was not finished stays due; give it back now rather than at expiry.
                 try:
@@ -406,12 +406,14 @@ class AuditService:
             location=sl.location,
             opener=opener,
             prefix=version_prefix(sl.aip_id, sl.version),
-            catalogued=frozenset(self._ledger.version_paths(sl.aip_id, sl.version)),
+            catalogued=self._ledger.version_paths(sl.aip_id, sl.version),
         )
 
-    def _surveyed(self, work: _Work, survey: Survey, found: Surveyed | None) -> list[ObjectCheck]:
-        """Take in a survey's findings (None: it failed, ``work.problem`` says why): the objects
-        it adds to the slice, to be hashed."""
+    def _surveyed(
+        self, work: _Work, survey: Survey, found: Surveyed | None, problem: str
+    ) -> list[ObjectCheck]:
+        """Take in a survey's findings (None: it failed, ``problem`` says why): the objects it adds
+        to the slice, to be hashed."""
         sl = work.slice
         prefix = survey.prefix
         manifest = prefix + TAG_MANIFEST
@@ -420,14 +422,11 @@ class AuditService:
         if found is None:
             # Reported unreadable with the survey's problem (see _finish); not hashed.
             work.checks[manifest] = tag_manifest
-            work.unread.append(manifest)
+            work.unread.append((manifest, problem))
             return []
-        if found.tags is None:
-            log.warning("%s: not found", self._storage.location(sl.location).locate(manifest))
         added = [
             ObjectCheck(prefix + path, path, None, digest, SHA256, digest)
             for path, digest in [*found.payload.items(), *(found.tags or {}).items()]
-            if prefix + path not in work.checks
         ]
         added.append(tag_manifest)
         work.unexpected = found.unexpected
@@ -469,8 +468,8 @@ class AuditService:
             kind, found = verdict(Expected(c.key, c.algorithm, c.size, c.expected), r)
             if kind is not None:
                 findings.append(self._found(sl, c, kind, found, now))
-        for key in work.unread:
-            findings.append(self._found(sl, work.checks[key], FindingKind.UNREADABLE, work.problem, now))
+        for key, problem in work.unread:
+            findings.append(self._found(sl, work.checks[key], FindingKind.UNREADABLE, problem, now))
         bad = {f.key for f in findings}
         whole = [key for key in work.checks if key not in bad]
         for key, size in work.unexpected:
@@ -697,7 +696,7 @@ class AuditService:
             try:
                 found = self.sweep_location(name)
             except OaisError as exc:
-                report.problems.append(f"location '{name}': sweep failed: {exc}")
+                report.unaudited.append(f"location '{name}': sweep failed: {exc}")
                 self._ledger.release_sweep(name, self.holder)
                 continue
             self._ledger.finish_sweep(name, self.holder, self._clock.now(), found)
@@ -733,10 +732,7 @@ class AuditService:
 
         tops = list(store.children(""))
         if held and "aips" not in tops:
-            raise StorageError(
-                "the location has no aips/ folder, yet the catalog has copies there (a disk not "
-                "mounted, or the wrong bucket or prefix?)"
-            )
+            raise _no_aips(store)
         for top in tops:
             if top in ("aips", EVENTS.strip("/")):
                 continue
@@ -781,3 +777,18 @@ def _described(f: Finding) -> str:
         return f"{what} (nothing recorded to compare with, found {found})"
     algorithm = f"{f.algorithm.value} " if f.algorithm else ""
     return f"{what} (expected {algorithm}{f.expected}, found {found})"
+
+
+def _no_aips(store: ObjectStore) -> StorageError:
+    """An unmounted disk, or a wrong bucket or prefix, lists nothing: that is the location missing,
+    not every object of it."""
+    return StorageError(
+        f"{store.locate('aips')}: no such folder, yet the catalog has copies at this location (a disk "
+        "not mounted, or the wrong bucket or prefix?): nothing was audited there"
+    )
+
+
+def _at(name: str, exc: OaisError) -> str:
+    """``exc`` as a line that names the location ``name`` once (storage errors mostly name it)."""
+    said = str(exc)
+    return said if said.startswith(f"location '{name}'") else f"location '{name}': {said}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
-from oais.archival_storage.layout import PAYLOAD_MANIFEST, TAG_MANIFEST
+from oais.archival_storage.layout import PAYLOAD_MANIFEST, PREMIS, TAG_MANIFEST
 from oais.domain.audit import FindingKind
 from oais.domain.bag import manifest_digests
 from oais.domain.errors import NotFound
@@ -171,8 +171,9 @@ class Surveyed(NamedTuple):
 
     #: The tag manifest's entries (path -> sha256); None when there is no tag manifest.
     tags: dict[str, str] | None
-    #: Payload manifest entries the catalog does not list (path -> sha256), e.g. the PREMIS file.
-    payload: dict[str, str]
+    #: Payload manifest entries the catalog does not list (path -> sha256), e.g. the PREMIS file;
+    #: the PREMIS file with None (nothing to compare with) if the payload manifest does not list it.
+    payload: dict[str, str | None]
     #: Objects under the prefix that no manifest and no catalog entry lists: (key, size); without a
     #: tag manifest, only those under data/.
     unexpected: list[tuple[str, int]]
@@ -196,14 +197,20 @@ def survey_version(survey: Survey) -> Surveyed:
 
     tags = entries(TAG_MANIFEST)
     listed = entries(PAYLOAD_MANIFEST) or {}
-    payload = {path: digest for path, digest in listed.items() if path not in survey.catalogued}
+    payload: dict[str, str | None] = {
+        path: digest for path, digest in listed.items() if path not in survey.catalogued
+    }
+    # Every version holds its PREMIS file: with its manifest missing or damaged it is still read
+    # (and reported if missing), not reported as an object nobody lists.
+    if PREMIS not in survey.catalogued:
+        payload.setdefault(PREMIS, None)
     start = len(prefix)
     unexpected = [
         (key, info.size if (info := store.head(key)) is not None else 0)
         for key in store.list_keys(prefix)
         if (path := key[start:]) != TAG_MANIFEST
         and path not in survey.catalogued
-        and path not in listed
+        and path not in payload
         # Without a tag manifest, which files beside data/ belong to the version is unknown: only
         # the missing tag manifest is reported (and repaired), not every tag file as unexpected.
         and (path not in tags if tags is not None else "/" in path)

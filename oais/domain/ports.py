@@ -606,7 +606,7 @@ class AuditLedger(Protocol):
         """The files a slice covers, each with the digest ``mode`` checks."""
         ...
 
-    def version_paths(self, aip_id: str, version: int) -> builtins.set[str]:
+    def version_paths(self, aip_id: str, version: int) -> frozenset[str]:
         """The bag path of every file the catalog lists for a version (reused ones included)."""
         ...
 

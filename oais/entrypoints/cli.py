@@ -584,7 +584,7 @@ def audit_run(
         if as_json:
             _emit_json(
                 {
-                    "ok": not left and not report.unexpected and not report.problems,
+                    "ok": not left and not report.unexpected and not report.unaudited and not report.problems,
                     "slices": len(report.slices),
                     "files": report.files,
                     "bytes": report.bytes,
@@ -595,6 +595,7 @@ def audit_run(
                     "repaired": [f.model_dump(mode="json") for f in report.repaired],
                     "unrecoverable": [f.model_dump(mode="json") for f in report.unrecoverable],
                     "unexpected": [f.model_dump(mode="json") for f in report.unexpected],
+                    "not_audited": report.unaudited,
                     "problems": report.problems,
                 }
             )
@@ -609,11 +610,10 @@ def audit_run(
                 out.print(f"REPAIRED from '{f.repaired_from}': {f.line()}", markup=False)
             for f in report.unexpected:
                 out.print(f"UNEXPECTED: {f.line()}", markup=False)
+            for p in report.unaudited:
+                out.print(f"NOT AUDITED: {p}", markup=False)
             for p in report.problems:
-                # Only a location's problem left something unaudited; a failed repair or event log
-                # write is not a copy that went unread.
-                label = "NOT AUDITED" if p.startswith("location ") else "PROBLEM"
-                out.print(f"{label}: {p}", markup=False)
+                out.print(f"PROBLEM: {p}", markup=False)
             modes = sorted({s.mode.value for s in report.slices})
             out.print(
                 f"audited {len(report.slices)} slices ({'/'.join(modes) or 'nothing due'}): "
@@ -623,7 +623,7 @@ def audit_run(
             )
         if report.unrecoverable:
             raise typer.Exit(EXIT_UNRECOVERABLE)
-        if any(p.startswith("location ") for p in report.problems):
+        if report.unaudited:
             raise typer.Exit(EXIT_STORAGE)
         if left or report.unexpected:
             raise typer.Exit(EXIT_REJECTED)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import signal
 import socket
 import threading
 from collections.abc import Iterator
-from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -60,7 +59,6 @@ class _Readers:
 
     def _open(self) -> Executor:
         executor = self._stack.enter_context(open_executor(self._spec, self._workers))
-        _start_workers(executor)
         return executor
 
     def replace(self) -> None:
@@ -75,19 +73,6 @@ class _Readers:
     def close(self) -> None:
         """Wait for the work submitted, then stop the workers."""
         self._stack.close()
-
-
-def _start_workers(executor: Executor) -> None:
-    """Start a local pool's first worker (and with it the fork server every later worker comes from)
-    with SIGINT blocked, which they keep: Ctrl-C in a terminal reaches the daemon's whole process
-    group, and is meant for the daemon alone, which then stops after its tick, with its workers."""
-    if not isinstance(executor, ProcessPoolExecutor):
-        return
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        executor.submit(os.getpid).result()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 @dataclass
@@ -176,6 +161,8 @@ def _log_report(report: AuditReport) -> None:
         len(report.failed),
         len(report.repaired),
     )
+    for problem in report.unaudited:
+        log.warning("not audited: %s", problem)
     for problem in report.problems:
         log.warning("%s", problem)
     for finding in report.unexpected:

@@ -16,10 +16,10 @@ from tests.e2e.audit_deployment import (
     deployment,
     event_location,
     fixity_events,
-    flip_bit,
     sha256,
 )
 from tests.e2e.conftest import Run
+from tests.support.damage import flip_bit
 
 FLIPPED = "cubes/ORB0042_1.fits"  # a payload file of the sample SIP
 
@@ -66,7 +66,7 @@ def test_a_full_deep_audit_reads_every_object_and_covers_every_copy(
     # Every object of both copies: payload, premis.xml and the tag files, not only what the catalog lists.
     assert summary["files"] == len(stored) == 2 * 13
     assert summary["bytes"] == sum(p.stat().st_size for p in stored)
-    assert summary["failed"] == summary["unexpected"] == summary["problems"] == []
+    assert summary["failed"] == summary["unexpected"] == summary["not_audited"] == summary["problems"] == []
 
     status = _json(archive.oais("audit", "status", "--json"), 0)
     sip_files = len([p for p in sample_sip.rglob("*") if p.is_file()])
@@ -161,7 +161,10 @@ def test_a_repair_that_cannot_write_is_not_reported_as_a_lost_file(
     assert run.code == 1, f"exit {run.code}\n{run.stdout}\n{run.stderr}"
     key = _payload_key(aip, FLIPPED)
     assert any(line.startswith(f"BAD: location 'b': {key}: missing") for line in lines), lines
-    assert any(line.startswith("PROBLEM: repair of ") for line in lines), lines
+    cubes_key = f"aips/{aip}/v1/data/objects/cubes"
+    repairs = [line for line in lines if line.startswith(f"PROBLEM: repair of location 'b': {key}: missing")]
+    assert len(repairs) == 1, lines
+    assert repairs[0].endswith(f"failed: location 'b': {key}: {cubes_key} is an object, not a directory")
     status = _json(archive.oais("audit", "status", "--json"), 1)
     assert status["findings"] and not [f for f in status["findings"] if f["unrecoverable"]]
 
@@ -236,7 +239,8 @@ def test_a_location_down_for_the_whole_run_is_reported_and_the_next_run_carries_
     assert down["ok"] is False
     assert down["slices"] == 1 and down["files"] == len(archive.objects("a"))
     assert down["failed"] == []  # an unreachable location is not a location whose objects are all bad
-    assert any(p.startswith("location 'b'") and "cannot reach" in p for p in down["problems"]), down
+    [not_audited] = down["not_audited"]
+    assert not_audited.startswith("location 'b'") and "cannot reach" in not_audited, down
     human = _text(archive.oais("audit", "run", "--all", timeout=300), 5)
     assert any(line.startswith("NOT AUDITED: location 'b'") for line in human), human
     status = _json(archive.oais("audit", "status", "--json"), 0)
@@ -248,7 +252,7 @@ def test_a_location_down_for_the_whole_run_is_reported_and_the_next_run_carries_
 
     # What was due and could not be read is read now; location a is not read again.
     assert back["slices"] == 1 and back["files"] == len(archive.objects("b")), back
-    assert back["problems"] == [] and back["failed"] == []
+    assert back["not_audited"] == back["problems"] == [] and back["failed"] == []
     status = _json(archive.oais("audit", "status", "--json"), 0)
     assert {c["location"]: c["share"] for c in status["locations"]} == {"a": 1.0, "b": 1.0}
 
@@ -284,6 +288,7 @@ def _comparable(summary: dict[str, Any]) -> dict[str, Any]:
         "bytes": summary["bytes"],
         "slices": summary["slices"],
         **{key: findings(key) for key in ("failed", "repaired", "unrecoverable", "unexpected")},
+        "not_audited": summary["not_audited"],
         "problems": summary["problems"],
     }
 

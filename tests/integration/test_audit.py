@@ -95,7 +95,7 @@ def test_a_first_audit_reads_every_copy_deep_and_records_one_success_per_copy(
 
     report = archive.run(executor)
 
-    assert report.problems == [] and report.failed == []
+    assert report.unaudited == report.problems == [] and report.failed == []
     assert sorted((s.aip_id, s.location, s.mode, s.ok) for s in report.slices) == [
         ("aip-1", "first", AuditMode.DEEP, True),
         ("aip-1", "second", AuditMode.DEEP, True),
@@ -144,7 +144,7 @@ def test_a_first_audit_reads_every_copy_deep_and_records_one_success_per_copy(
 
     # Nothing is due right after: a second run reads nothing and records nothing.
     again = archive.run(executor)
-    assert (again.slices, again.problems, again.unexpected) == ([], [], [])
+    assert (again.slices, again.unaudited, again.problems, again.unexpected) == ([], [], [], [])
     assert len(fixity_events(archive, "aip-1")) == 2 and len(fixity_events(archive, "aip-2")) == 2
 
 
@@ -345,6 +345,29 @@ def test_a_manifest_damaged_past_parsing_is_found_altered_and_restored(
     assert report.problems == []
     # Its payload was still audited: every file the catalog lists was read at both locations.
     assert report.files == 2 * (2 + 5)  # 2 payload files + premis.xml + 4 tag files, per copy
+    assert report.unaudited == []
+    assert [(f.key, f.repaired_from) for f in report.repaired] == [
+        ("aips/aip-1/v1/manifest-sha256.txt", "second")
+    ]
+    assert manifest.read_bytes() == good
+
+
+def test_a_missing_payload_manifest_is_restored_and_the_premis_file_still_read(
+    archive: Archive, executor: Executor
+) -> None:
+    store_aip_1(archive)
+    manifest = archive.path("first", "aips/aip-1/v1/manifest-sha256.txt")
+    good = manifest.read_bytes()
+    manifest.unlink()
+
+    report = archive.run(executor)
+
+    # The PREMIS file, which only the lost manifest listed, is neither "unexpected" nor skipped.
+    assert [(f.location, f.key, f.kind) for f in report.failed] == [
+        ("first", "aips/aip-1/v1/manifest-sha256.txt", FindingKind.MISSING)
+    ]
+    first = [s for s in report.slices if s.location == "first"]
+    assert [s.files for s in first] == [2 + 1 + 4]  # the payload, premis.xml, the 4 tag files
     assert [(f.key, f.repaired_from) for f in report.repaired] == [
         ("aips/aip-1/v1/manifest-sha256.txt", "second")
     ]
@@ -386,7 +409,7 @@ def test_the_sweep_finds_objects_outside_every_aip_and_forgets_them_once_removed
 
     report = archive.run(executor, everything=True)
 
-    assert report.failed == [] and report.problems == []
+    assert report.failed == [] and report.unaudited == report.problems == []
     assert sorted((f.location, f.key, f.kind, f.aip_id, f.found) for f in report.unexpected) == [
         ("first", "a", FindingKind.UNEXPECTED, None, "1 objects, 3 bytes"),
         ("first", "aips/aip-1/v2/", FindingKind.UNEXPECTED, None, "1 objects, 7 bytes"),
@@ -714,9 +737,12 @@ def test_a_location_that_is_not_mounted_is_reported_and_left_due(
         ("aip-2", "first", True),
     ]
     assert report.failed == [] and report.repaired == [] and report.unrecoverable == []
-    down = [p for p in report.problems if "location 'second'" in p]
-    assert down and all("no aips/ folder" in p for p in down)
-    assert not any("location 'first'" in p for p in report.problems)
+    second = tmp_path / "second" / "aips"
+    assert report.unaudited == [
+        f"location 'second': {second}: no such folder, yet the catalog has copies at this location (a "
+        "disk not mounted, or the wrong bucket or prefix?): nothing was audited there"
+    ]
+    assert report.problems == []
     for aip_id in ("aip-1", "aip-2"):
         assert [e.detail.split("location '")[1][:6] for e in fixity_events(archive, aip_id)] == ["first'"]
     # Nothing was "repaired" into the empty mount point.
@@ -831,7 +857,8 @@ def test_an_rgw_location_that_refuses_the_archive_is_reported_and_left_due(
 
     assert [(s.location, s.ok) for s in report.slices] == [("disk", True)]
     assert report.failed == [] and report.repaired == [] and report.unrecoverable == []
-    assert any(p.startswith("location 'rgw'") for p in report.problems)
-    assert not any(p.startswith("location 'disk'") for p in report.problems)
+    [refusal] = report.unaudited
+    assert refusal.startswith("location 'rgw': ") and "credentials were refused" in refusal, refusal
+    assert report.problems == []
     assert [e.detail.split("location '")[1][:5] for e in fixity_events(archive)] == ["disk'"]
     assert len(claim_all(archive.ledger(), "rgw", "next", archive)) == 1

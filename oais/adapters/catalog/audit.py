@@ -275,7 +275,7 @@ class SqlAuditLedger:
             for file_id, path, size, sha256, xxh3 in rows
         ]
 
-    def version_paths(self, aip_id: str, version: int) -> set[str]:
+    def version_paths(self, aip_id: str, version: int) -> frozenset[str]:
         """The bag path of every file the catalog lists for a version (reused ones included)."""
         v = table(AipVersionRow)
         f = table(FileRow)
@@ -286,7 +286,7 @@ class SqlAuditLedger:
                 .join(v, v.c.id == f.c.version_id)
                 .where(v.c.aip_id == aip_id, v.c.version == version)
             ).scalars()
-            return set(paths)
+            return frozenset(paths)
 
     def extend(self, slice_ids: Sequence[int], holder: str, until: datetime) -> None:
         """Push back the expiry of claims still held by ``holder``."""
@@ -340,6 +340,8 @@ class SqlAuditLedger:
             CatalogError: the database failed; nothing is recorded.
         """
         recorded: set[int] = set()
+        # Open findings per location, read once per call (they are rare) and kept up to date here.
+        open_keys: dict[str, set[str]] = {}
         with self._session(f"record the audit of {len(outcomes)} slices") as session:
             repository = SqlAipRepository(session)
             for o in outcomes:
@@ -366,8 +368,14 @@ class SqlAuditLedger:
                 recorded.add(o.slice_id)
                 repository.add_events(o.event.aip_id, o.event.version, [o.event.event], agents)
                 self._add_findings(session, o.findings, o.event.event.identifier)
+                if location in open_keys:
+                    open_keys[location].update(f.key for f in o.findings)
                 if o.whole:
-                    self._resolve(session, location, o.whole, o.when, o.event.event.identifier)
+                    if location not in open_keys:
+                        open_keys[location] = self._open_keys(session, location)
+                    self._resolve(
+                        session, location, o.whole, open_keys[location], o.when, o.event.event.identifier
+                    )
             for segment in segments:
                 repository.add_segment(segment)
         return recorded
@@ -414,17 +422,27 @@ class SqlAuditLedger:
                 )
             )
 
-    def _resolve(
-        self, session: Session, location: str, keys: Sequence[str], when: datetime, event_id: str
-    ) -> None:
-        # Open findings are rare: look them up for the location, not one query per key.
-        open_keys = set(
+    def _open_keys(self, session: Session, location: str) -> set[str]:
+        """The keys of the open findings at ``location`` (rare: one query, not one per key)."""
+        return set(
             session.execute(
                 select(_F.c.key).where(_F.c.location == location, _F.c.resolved.is_(None))
             ).scalars()
         )
+
+    def _resolve(
+        self,
+        session: Session,
+        location: str,
+        keys: Sequence[str],
+        open_keys: set[str],
+        when: datetime,
+        event_id: str,
+    ) -> None:
+        """Close the open findings of ``keys`` (found whole); ``open_keys`` loses them."""
         found = [k for k in keys if k in open_keys]
         if found:
+            open_keys.difference_update(found)
             session.execute(
                 update(_F)
                 .where(_F.c.location == location, _F.c.key.in_(found), _F.c.resolved.is_(None))
