@@ -26,6 +26,8 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
+from tests.support.processes import exited
+
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -176,18 +178,12 @@ def _dask_command(*args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("dask")), *args]
 
 
-def _exited(process: subprocess.Popen[bytes]) -> bool:
-    """Whether the process has ended, without reaping it: until it is reaped, its id (and its
-    group's) cannot be given to another process, so that signalling the group stays safe."""
-    return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-
-
 def _stop_process_group(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
     """SIGTERM (a clean shutdown), then SIGKILL to its group: a nanny's worker child goes too."""
-    if not _exited(process):
+    if not exited(process.pid):
         os.kill(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while not _exited(process) and time.monotonic() < deadline:
+        while not exited(process.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
@@ -233,7 +229,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     def check_running(waiting_for: str) -> None:
         for name, (process, log) in processes.items():
-            if _exited(process):
+            if exited(process.pid):
                 pytest.fail(
                     f"dask {name} exited while waiting for {waiting_for}:\n"
                     f"{log.read_text(errors='replace')[-4000:]}",

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, TextClause, create_engine, text
 
 from tests.e2e.conftest import REPO, Oais
+from tests.support.processes import exited
 
 LOCATIONS = ("a", "b")
 #: How long anything a test waits for may take on a loaded machine.
@@ -144,20 +145,6 @@ def sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def flip_bit(path: Path, offset: int = 100, bit: int = 0) -> None:
-    """Flip one bit of one copy, as a failing disk would.
-
-    The file is replaced by a new one (a new inode), so that whatever might share the old inode
-    through a hard link, such as the same file at another location, stays as it was.
-    """
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 1 << bit
-    temporary = path.with_name(path.name + ".flipping")
-    temporary.write_bytes(bytes(data))
-    os.chmod(temporary, path.stat().st_mode & 0o7777)
-    os.replace(temporary, path)
-
-
 def fixity_events(oais: Oais, aip_id: str) -> list[dict[str, Any]]:
     """The AIP's fixity check events, as ``oais show`` lists them."""
     shown = oais("show", aip_id, "--json")
@@ -173,12 +160,6 @@ def event_location(event: dict[str, Any]) -> str:
 
 
 # --- subprocesses ------------------------------------------------------------------------------
-
-
-def _exited(pid: int) -> bool:
-    """Whether the process has ended, without reaping it: until it is reaped its id (and that of its
-    group) cannot be reused, so that signalling the group stays safe."""
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
 @dataclass
@@ -206,7 +187,7 @@ class Process:
         return self.popen.pid
 
     def running(self) -> bool:
-        return self.popen.returncode is None and not _exited(self.pid)
+        return self.popen.returncode is None and not exited(self.pid)
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")

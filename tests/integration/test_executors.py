@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -181,33 +180,26 @@ def test_a_worker_address_is_not_taken_for_a_scheduler(dask_cluster: str) -> Non
 @pytest.mark.parametrize("scheme", ["dask", "tcp"])
 def test_an_unreachable_scheduler_is_a_config_error_naming_it(scheme: str, free_port: int) -> None:
     spec = f"{scheme}://127.0.0.1:{free_port}"
-    started = time.monotonic()
     with pytest.raises(ConfigError) as caught, open_executor(spec):
         pytest.fail("connected to a scheduler that does not exist")
 
-    assert time.monotonic() - started < CONNECT_TIMEOUT
     message = str(caught.value)
     assert f"tcp://127.0.0.1:{free_port}" in message
-    assert "connection refused" in message
+    assert f"connection refused (tried a TCP connection for up to {CONNECT_TIMEOUT:g} s)" in message
     assert "\n" not in message
 
 
-def test_a_server_that_is_not_a_scheduler_is_a_config_error_within_the_timeout() -> None:
+def test_a_server_that_is_not_a_scheduler_is_a_config_error_naming_the_time_limit() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()  # accepts TCP connections (the kernel does) but never says a word
         address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
-        started = time.monotonic()
-        with (
-            pytest.raises(
-                ConfigError, match=re.escape(f"{address} did not answer as a Dask scheduler")
-            ) as caught,
-            open_executor(address, connect_timeout=1.0),
-        ):
+        with pytest.raises(ConfigError) as caught, open_executor(address, connect_timeout=1.0):
             pytest.fail("took a silent server for a scheduler")
 
-    assert time.monotonic() - started < 15
-    assert "\n" not in str(caught.value)
+    message = str(caught.value)
+    assert f"{address} did not answer as a Dask scheduler (tried a Dask handshake for up to 1 s)" in message
+    assert "\n" not in message
 
 
 @pytest.mark.parametrize(

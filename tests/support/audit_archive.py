@@ -6,7 +6,6 @@ real SQL catalog, and audit services wired as ``oais.bootstrap.audit_service`` w
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
@@ -34,6 +33,8 @@ from oais.domain.fixity import DigestAlgorithm
 from oais.domain.packages import Aip, AipRecord, AipVersion, FileEntry, FormatFacts, payload_fingerprint
 from oais.domain.premis import AgentLink, AgentRole, Event, EventType, Outcome
 from oais.domain.storage import Retention, RetentionMode, StoragePolicy
+from tests.support.damage import flip_bit as flip_bit
+from tests.support.damage import truncate as truncate
 
 SHA = DigestAlgorithm.SHA256
 XXH3 = DigestAlgorithm.XXH3_128
@@ -249,36 +250,3 @@ class Archive:
         for engine in self.engines:
             engine.dispose()
         self.catalog.dispose()
-
-
-# -- damage done behind the archive's back -----------------------------------------------------------
-
-
-def own_file(path: Path) -> None:
-    """Make ``path`` writable and its own inode.
-
-    A local location on the staging file system hard-links each staged file at its key, so two such
-    locations share the inode; locations on separate disks do not. Damage done to one location must
-    not reach the other, so the file gets its own inode first, with the same bytes.
-    """
-    data = path.read_bytes()
-    fresh = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    fresh.write_bytes(data)
-    os.replace(fresh, path)
-    path.chmod(0o644)
-
-
-def flip_bit(path: Path, offset: int = 0) -> None:
-    """Flip one bit of the file in place (same size, other bytes)."""
-    own_file(path)
-    with path.open("r+b") as f:
-        f.seek(offset)
-        byte = f.read(1)
-        f.seek(offset)
-        f.write(bytes([byte[0] ^ 0x10]))
-
-
-def truncate(path: Path, size: int) -> None:
-    """Cut the file short in place."""
-    own_file(path)
-    os.truncate(path, size)
