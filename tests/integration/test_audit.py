@@ -859,6 +859,8 @@ def test_an_rgw_location_that_refuses_the_archive_is_reported_and_left_due(
     assert report.failed == [] and report.repaired == [] and report.unrecoverable == []
     [refusal] = report.unaudited
     assert refusal.startswith("location 'rgw': ") and "credentials were refused" in refusal, refusal
-    assert report.problems == []
+    # The disk's fixity events could not be added to the refusing location's event log either.
+    [log_refused] = report.problems
+    assert log_refused.startswith("event log not written: rgw: location 'rgw': the credentials were refused")
     assert [e.detail.split("location '")[1][:5] for e in fixity_events(archive)] == ["disk'"]
     assert len(claim_all(archive.ledger(), "rgw", "next", archive)) == 1
