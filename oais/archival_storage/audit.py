@@ -13,7 +13,7 @@ import os
 import socket
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +23,6 @@ from pydantic import BaseModel
 
 from oais.archival_storage.audit_worker import (
     Batch,
-    Expected,
     StoreOpener,
     Survey,
     Surveyed,
@@ -36,6 +35,7 @@ from oais.archival_storage.service import ArchivalStorage
 from oais.domain.audit import (
     AuditMode,
     AuditPolicy,
+    Expected,
     Finding,
     FindingKind,
     LocationCoverage,
@@ -130,7 +130,10 @@ class _Work:
 
     slice: Slice
     mode: AuditMode
-    checks: dict[str, ObjectCheck]
+    #: The slice's files, as its workers compare them (plain tuples: no object per file).
+    rows: list[Expected] = field(default_factory=list)
+    #: Objects the survey adds (tag files, the PREMIS file), with what a finding about them names.
+    listed: dict[str, ObjectCheck] = field(default_factory=dict)
     unexpected: list[tuple[str, int]] = field(default_factory=list)
     #: Open findings of unexpected objects in the version that its listing no longer shows.
     gone: list[str] = field(default_factory=list)
@@ -294,8 +297,8 @@ class AuditService:
                 else:
                     pending[executor.submit(hash_batch, task)] = (work, task)
 
-        def enqueue(work: _Work, checks: Iterable[ObjectCheck]) -> None:
-            batches = list(self._batches(work, checks, opener, share, parallelism))
+        def enqueue(work: _Work, rows: list[Expected]) -> None:
+            batches = list(self._batches(work.slice.location, rows, opener, share, parallelism))
             work.pending += len(batches)
             queue.extend((work, b) for b in batches)
 
@@ -323,14 +326,15 @@ class AuditService:
                         raise _no_aips(store)
                     claimed_ids.update(sl.id for sl, _ in claimed)
                     for sl, due in claimed:
-                        work = _Work(sl, AuditMode.DEEP if all_deep else due, {})
+                        work = _Work(sl, AuditMode.DEEP if all_deep else due)
                         held[sl.id] = work
                         read += sl.bytes
                         if sl.number == 0:
                             # The version's listing and manifests are read by a worker, first.
                             work.pending += 1
                             queue.appendleft((work, self._survey(sl, opener)))
-                        enqueue(work, self._ledger.objects(sl.id, work.mode))
+                        work.rows = self._ledger.expected(sl.id, work.mode)
+                        enqueue(work, work.rows)
                         if not work.pending:
                             self._finish(work, report)
                             del held[sl.id]
@@ -367,10 +371,12 @@ class AuditService:
                             f"the audit's workers failed: {type(exc).__name__}: {exc}"
                         ) from exc
                     if isinstance(task, Survey):
-                        enqueue(work, self._surveyed(work, task, outcome, problem))
+                        added = self._surveyed(work, task, outcome, problem)
+                        work.listed.update((c.key, c) for c in added)
+                        enqueue(work, [c.expected_row() for c in added])
                         submit()
                     elif outcome is None:
-                        work.unread += [(e.key, problem) for e in task.objects]
+                        work.unread += [(e[0], problem) for e in task.objects]
                     else:
                         work.differing += outcome.differing
                         work.bytes += outcome.bytes
@@ -421,7 +427,7 @@ class AuditService:
         tag_manifest = ObjectCheck(manifest, TAG_MANIFEST, None, None, SHA256, None)
         if found is None:
             # Reported unreadable with the survey's problem (see _finish); not hashed.
-            work.checks[manifest] = tag_manifest
+            work.listed[manifest] = tag_manifest
             work.unread.append((manifest, problem))
             return []
         added = [
@@ -439,39 +445,41 @@ class AuditService:
         work.gone = [f.key for f in known_unexpected if f.key not in still]
         return added
 
+    @staticmethod
     def _batches(
-        self, work: _Work, checks: Iterable[ObjectCheck], opener: StoreOpener, share: float, parallelism: int
+        location: str, rows: list[Expected], opener: StoreOpener, share: float, parallelism: int
     ) -> Iterator[Batch]:
-        """Batches for ``checks`` (added to the slice's)."""
-        checks = list(checks)
-        work.checks.update((c.key, c) for c in checks)
+        """Batches for ``rows``: runs of the list, cut by count and bytes."""
         # At least two batches per worker, so that one slice keeps every worker busy.
-        most = max(1, min(BATCH_FILES, -(-len(checks) // (2 * parallelism))))
-        keys: list[Expected] = []
-        size = 0
-        for c in checks:
-            keys.append(Expected(c.key, c.algorithm, c.size, c.expected))
-            size += c.size or 0
-            if len(keys) >= most or size >= BATCH_BYTES:
-                yield Batch(work.slice.location, opener, tuple(keys), share)
-                keys, size = [], 0
-        if keys:
-            yield Batch(work.slice.location, opener, tuple(keys), share)
+        most = max(1, min(BATCH_FILES, -(-len(rows) // (2 * parallelism))))
+        start = size = 0
+        for end, row in enumerate(rows, 1):
+            size += row[2] or 0
+            if end - start >= most or size >= BATCH_BYTES:
+                yield Batch(location, opener, tuple(rows[start:end]), share)
+                start, size = end, 0
+        if start < len(rows):
+            yield Batch(location, opener, tuple(rows[start:]), share)
 
     def _finish(self, work: _Work, report: AuditReport) -> None:
         """Compare, record the event and the slice's verification."""
         sl = work.slice
         now = self._clock.now()
         findings: list[Finding] = []
+        checks = work.listed
+        if any(r.key not in checks for r in work.differing) or any(k not in checks for k, _ in work.unread):
+            # What a finding names (path, file, digest of record) is read for the slices that have one.
+            checks = {**checks, **{c.key: c for c in self._ledger.objects(sl.id, work.mode)}}
         for r in work.differing:
-            c = work.checks[r.key]
-            kind, found = verdict(Expected(c.key, c.algorithm, c.size, c.expected), r)
+            c = checks[r.key]
+            kind, found = verdict(c.expected_row(), r)
             if kind is not None:
                 findings.append(self._found(sl, c, kind, found, now))
         for key, problem in work.unread:
-            findings.append(self._found(sl, work.checks[key], FindingKind.UNREADABLE, problem, now))
+            findings.append(self._found(sl, checks[key], FindingKind.UNREADABLE, problem, now))
         bad = {f.key for f in findings}
-        whole = [key for key in work.checks if key not in bad]
+        whole = [row[0] for row in work.rows if row[0] not in bad]
+        whole += [key for key in work.listed if key not in bad]
         for key, size in work.unexpected:
             findings.append(
                 Finding(
@@ -486,7 +494,7 @@ class AuditService:
                 )
             )
         findings.sort(key=lambda f: f.key)  # batches finish in any order: report in key order
-        files = len(work.checks)
+        files = len(work.rows) + len(work.listed)
         nbytes = work.bytes
         event = self._event(sl, work.mode, files, nbytes, findings, now)
         for f in findings:

@@ -6,6 +6,7 @@ start quickly; each worker opens a location once and keeps it for every later ba
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -14,7 +15,7 @@ from functools import partial
 from typing import NamedTuple
 
 from oais.archival_storage.layout import PAYLOAD_MANIFEST, PREMIS, TAG_MANIFEST
-from oais.domain.audit import FindingKind
+from oais.domain.audit import Expected, FindingKind
 from oais.domain.bag import manifest_digests
 from oais.domain.errors import NotFound
 from oais.domain.fixity import DigestAlgorithm
@@ -24,15 +25,6 @@ from oais.domain.storage import Hashed
 #: Opens a location's object store in the worker (picklable: a module-level function and its
 #: configuration, never a live client).
 StoreOpener = Callable[[], ObjectStore]
-
-
-class Expected(NamedTuple):
-    """An object to hash and what it must be: its size and digest (None: not known, not compared)."""
-
-    key: str
-    algorithm: DigestAlgorithm
-    size: int | None
-    digest: str | None
 
 
 @dataclass(frozen=True)
@@ -60,9 +52,10 @@ def verdict(expected: Expected, found: Hashed) -> tuple[FindingKind | None, str 
         return FindingKind.MISSING, None
     if found.problem is not None:
         return FindingKind.UNREADABLE, found.problem
-    if expected.size is not None and found.size != expected.size:
-        return FindingKind.TRUNCATED, f"{found.digest}, {found.size} bytes, not {expected.size}"
-    if expected.digest is not None and found.digest != expected.digest:
+    _, _, size, digest = expected
+    if size is not None and found.size != size:
+        return FindingKind.TRUNCATED, f"{found.digest}, {found.size} bytes, not {size}"
+    if digest is not None and found.digest != digest:
         return FindingKind.ALTERED, found.digest
     return None, None
 
@@ -140,15 +133,15 @@ def hash_batch(batch: Batch) -> Checked:
     """
     store = _store(batch.location, batch.opener)
     pace = _pace(batch)
-    groups: dict[DigestAlgorithm, list[str]] = {}
+    groups: dict[str, list[str]] = {}
     wanted: dict[str, Expected] = {}
     for e in batch.objects:
-        groups.setdefault(e.algorithm, []).append(e.key)
-        wanted[e.key] = e
+        groups.setdefault(e[1], []).append(e[0])
+        wanted[e[0]] = e
     nbytes = 0
     differing: list[Hashed] = []
     for algorithm, keys in groups.items():
-        for found in store.hash_objects(keys, algorithm, pace):
+        for found in store.hash_objects(keys, DigestAlgorithm(algorithm), pace):
             nbytes += found.size
             if verdict(wanted[found.key], found)[0] is not None:
                 differing.append(found)
@@ -162,8 +155,9 @@ class Survey:
     location: str
     opener: StoreOpener
     prefix: str  # the version's prefix, ending in '/'
-    #: Bag paths the catalog lists for the version: never unexpected, and not returned as payload.
-    catalogued: frozenset[str]
+    #: Bag paths the catalog lists for the version, as a JSON array: never unexpected, and not
+    #: returned as payload.
+    catalogued: str
 
 
 class Surveyed(NamedTuple):
@@ -188,6 +182,7 @@ def survey_version(survey: Survey) -> Surveyed:
     """
     store = _store(survey.location, survey.opener)
     prefix = survey.prefix
+    catalogued = frozenset(json.loads(survey.catalogued))
 
     def entries(name: str) -> dict[str, str] | None:
         try:
@@ -198,18 +193,18 @@ def survey_version(survey: Survey) -> Surveyed:
     tags = entries(TAG_MANIFEST)
     listed = entries(PAYLOAD_MANIFEST) or {}
     payload: dict[str, str | None] = {
-        path: digest for path, digest in listed.items() if path not in survey.catalogued
+        path: digest for path, digest in listed.items() if path not in catalogued
     }
     # Every version holds its PREMIS file: with its manifest missing or damaged it is still read
     # (and reported if missing), not reported as an object nobody lists.
-    if PREMIS not in survey.catalogued:
+    if PREMIS not in catalogued:
         payload.setdefault(PREMIS, None)
     start = len(prefix)
     unexpected = [
         (key, info.size if (info := store.head(key)) is not None else 0)
         for key in store.list_keys(prefix)
         if (path := key[start:]) != TAG_MANIFEST
-        and path not in survey.catalogued
+        and path not in catalogued
         and path not in payload
         # Without a tag manifest, which files beside data/ belong to the version is unknown: only
         # the missing tag manifest is reported (and repaired), not every tag file as unexpected.

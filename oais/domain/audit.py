@@ -171,6 +171,13 @@ class Slice(BaseModel):
     of: int = 1
 
 
+#: An object to hash and what it must be, as the catalog's database returns it: a plain tuple, so that
+#: no Python object is built for each of a slice's files (and none unpickled in the worker).
+#: (key, algorithm as a :class:`DigestAlgorithm` value, size, digest); a size or digest of None is not
+#: known and not compared.
+Expected = tuple[str, str, int | None, str | None]
+
+
 class ObjectCheck(NamedTuple):
     """One object an audit must read, with what it must find (a plain tuple: there are billions)."""
 
@@ -181,6 +188,10 @@ class ObjectCheck(NamedTuple):
     algorithm: DigestAlgorithm
     record: str | None  # the sha256 of record (what a repair must find), None if nothing records it
     file_id: int | None = None  # the catalog's file, None for tag files
+
+    def expected_row(self) -> Expected:
+        """What a worker compares this object with."""
+        return (self.key, self.algorithm.value, self.size, self.expected)
 
 
 @dataclass(frozen=True)

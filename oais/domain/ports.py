@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from oais.domain.audit import (
     AuditMode,
     AuditPolicy,
+    Expected,
     Finding,
     FindingKind,
     LocationCoverage,
@@ -602,12 +603,19 @@ class AuditLedger(Protocol):
         """
         ...
 
-    def objects(self, slice_id: int, mode: AuditMode) -> builtins.list[ObjectCheck]:
-        """The files a slice covers, each with the digest ``mode`` checks."""
+    def expected(self, slice_id: int, mode: AuditMode) -> builtins.list[Expected]:
+        """What a worker compares each file of a slice with (in the digest ``mode`` checks), in the
+        order of :meth:`objects`, as plain tuples."""
         ...
 
-    def version_paths(self, aip_id: str, version: int) -> frozenset[str]:
-        """The bag path of every file the catalog lists for a version (reused ones included)."""
+    def objects(self, slice_id: int, mode: AuditMode) -> builtins.list[ObjectCheck]:
+        """The files a slice covers, each with the digest ``mode`` checks and what a finding about
+        it names (its path, file and digest of record)."""
+        ...
+
+    def version_paths(self, aip_id: str, version: int) -> str:
+        """The bag path of every file the catalog lists for a version (reused ones included), as
+        one JSON array: it is read by a worker, and one string crosses to it with no work per path."""
         ...
 
     def extend(self, slice_ids: Sequence[int], holder: str, until: datetime) -> None:

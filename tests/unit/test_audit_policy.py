@@ -13,7 +13,7 @@ import xxhash
 
 from oais.adapters.policy_files import load_audit_policy
 from oais.archival_storage import audit_worker
-from oais.archival_storage.audit_worker import Batch, Expected, Pace, hash_batch
+from oais.archival_storage.audit_worker import Batch, Pace, hash_batch
 from oais.domain.audit import AuditMode
 from oais.domain.errors import ConfigError
 from oais.domain.fixity import DigestAlgorithm
@@ -191,37 +191,35 @@ def test_a_worker_hashes_each_object_in_its_algorithm_and_opens_a_location_once(
     sha_x = hashlib.sha256(b"x" * 1000).hexdigest()
     xxh_y = xxhash.xxh3_128(b"yy").hexdigest()
     objects = (
-        Expected(x, DigestAlgorithm.SHA256, 1000, sha_x),
-        Expected(y, DigestAlgorithm.XXH3_128, 2, xxh_y),
+        (x, DigestAlgorithm.SHA256.value, 1000, sha_x),
+        (y, DigestAlgorithm.XXH3_128.value, 2, xxh_y),
     )
     # Everything as expected: only the bytes read come back.
     assert hash_batch(as_sent(Batch("m", opener, objects, None))) == (1002, [])
     # Each object in its own algorithm: the xxh3 digest expected as sha256 differs, and so on.
     swapped = (
-        Expected(x, DigestAlgorithm.SHA256, 1000, xxh_y),
-        Expected(y, DigestAlgorithm.XXH3_128, 2, sha_x),
+        (x, DigestAlgorithm.SHA256.value, 1000, xxh_y),
+        (y, DigestAlgorithm.XXH3_128.value, 2, sha_x),
     )
     assert sorted(hash_batch(as_sent(Batch("m", opener, swapped, None))).differing) == [
         (x, 1000, sha_x, None),
         (y, 2, xxh_y, None),
     ]
     # A size not as expected, even with nothing to compare the digest with.
-    assert hash_batch(as_sent(Batch("m", opener, (Expected(y, DigestAlgorithm.SHA256, 3, None),), None))) == (
+    assert hash_batch(as_sent(Batch("m", opener, ((y, DigestAlgorithm.SHA256.value, 3, None),), None))) == (
         2,
         [(y, 2, hashlib.sha256(b"yy").hexdigest(), None)],
     )
     missing = "aips/a/v1/data/objects/z"
     second = hash_batch(
-        as_sent(Batch("m", opener, (Expected(missing, DigestAlgorithm.SHA256, None, None),), 10**9))
+        as_sent(Batch("m", opener, ((missing, DigestAlgorithm.SHA256.value, None, None),), 10**9))
     )
     assert second == (0, [(missing, 0, None, "missing")])
     assert audit_openers.OPENED == ["m"]  # many batches, one store
 
     # Another configuration under the same name (a deployment changed) is opened anew.
     changed = partial(audit_openers.open_memory, "m", CONTENTS[:1])
-    assert hash_batch(
-        as_sent(Batch("m", changed, (Expected(y, DigestAlgorithm.SHA256, 2, None),), None))
-    ) == (
+    assert hash_batch(as_sent(Batch("m", changed, ((y, DigestAlgorithm.SHA256.value, 2, None),), None))) == (
         0,
         [(y, 0, None, "missing")],
     )

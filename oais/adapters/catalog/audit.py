@@ -13,7 +13,20 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, String, and_, bindparam, case, func, literal, or_, select, text, update
+from sqlalchemy import (
+    Engine,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ColumnElement
@@ -34,6 +47,7 @@ from oais.domain.audit import (
     SLICE_FILES,
     AuditMode,
     AuditPolicy,
+    Expected,
     Finding,
     FindingKind,
     LocationCoverage,
@@ -229,64 +243,78 @@ class SqlAuditLedger:
         }
         return [by_id[i] for i in ids]
 
+    def expected(self, slice_id: int, mode: AuditMode) -> list[Expected]:
+        """What a worker compares each file of a slice with, in id order: (key, algorithm, size,
+        digest) as the driver returns them, built by the database (no Python per file: a slice
+        of 10,000 files is one fetch of plain tuples)."""
+        f = table(FileRow)
+        with self._session("read a slice's files") as session:
+            head = self._slice_head(session, slice_id)
+            if head is None:
+                return []
+            key = literal(head.location.rstrip("/") + "/") + _bag_path(f)
+            if mode is AuditMode.QUICK:
+                # The fast digest where the file has one, sha256 where it has not.
+                algorithm: Any = case((f.c.xxh3_128.is_(None), _SHA256.value), else_=_XXH3.value)
+                digest: Any = func.coalesce(f.c.xxh3_128, f.c.sha256)
+            else:
+                algorithm, digest = literal(_SHA256.value), f.c.sha256
+            query = select(key, algorithm, f.c.size, digest).where(*_slice_files(f, head)).order_by(f.c.id)
+            return _plain_rows(session, query)
+
     def objects(self, slice_id: int, mode: AuditMode) -> list[ObjectCheck]:
         """The files a slice covers, each with the digest ``mode`` checks (sha256 where a file has no
-        fast digest), in id order.
+        fast digest), in id order, with what a finding names (read only for a slice with findings).
 
         Returns:
             One check per file; ``key`` is the object's key in any location.
         """
-        v = table(AipVersionRow)
         f = table(FileRow)
         with self._session("read a slice's files") as session:
-            head = session.execute(
-                select(_S.c.first_file, _S.c.last_file, _S.c.version_id, v.c.location)
-                .join(v, v.c.id == _S.c.version_id)
-                .where(_S.c.id == slice_id)
-            ).one_or_none()
+            head = self._slice_head(session, slice_id)
             if head is None:
-                raise CatalogError(f"no audit slice {slice_id}")
-            if head.first_file is None:
                 return []
             prefix = head.location.rstrip("/") + "/"
-            quick = mode is AuditMode.QUICK
             rows = session.execute(
-                select(
-                    f.c.id,
-                    _bag_path(f),
-                    f.c.size,
-                    f.c.sha256,
-                    # The fast digest only for a quick audit: less to fetch for a deep one.
-                    f.c.xxh3_128 if quick else literal(None, String),
-                )
-                .where(
-                    # "+ 0": SQLite would otherwise read the version's every file through the
-                    # (version_id, path) index and sort them; the id range is the slice.
-                    f.c.version_id + 0 == head.version_id,
-                    f.c.id.between(head.first_file, head.last_file),
-                    f.c.stored_version.is_(None),
-                )
+                select(f.c.id, _bag_path(f), f.c.size, f.c.sha256, f.c.xxh3_128)
+                .where(*_slice_files(f, head))
                 .order_by(f.c.id)
             ).all()
+        quick = mode is AuditMode.QUICK
         return [
             ObjectCheck(prefix + path, path, size, xxh3, _XXH3, sha256, file_id)
-            if xxh3 is not None
+            if quick and xxh3 is not None
             else ObjectCheck(prefix + path, path, size, sha256, _SHA256, sha256, file_id)
             for file_id, path, size, sha256, xxh3 in rows
         ]
 
-    def version_paths(self, aip_id: str, version: int) -> frozenset[str]:
-        """The bag path of every file the catalog lists for a version (reused ones included)."""
+    @staticmethod
+    def _slice_head(session: Session, slice_id: int) -> Any:
+        """A slice's file range, version and location; None if it covers no file (tag files only)."""
+        v = table(AipVersionRow)
+        head = session.execute(
+            select(_S.c.first_file, _S.c.last_file, _S.c.version_id, v.c.location)
+            .join(v, v.c.id == _S.c.version_id)
+            .where(_S.c.id == slice_id)
+        ).one_or_none()
+        if head is None:
+            raise CatalogError(f"no audit slice {slice_id}")
+        return None if head.first_file is None else head
+
+    def version_paths(self, aip_id: str, version: int) -> str:
+        """The bag path of every file the catalog lists for a version (reused ones included), as
+        one JSON array built by the database."""
         v = table(AipVersionRow)
         f = table(FileRow)
         with self._session(f"read the files of AIP {aip_id} version {version}") as session:
-            # The bag path is built by the database: 100,000 files are one fetch, no Python per row.
-            paths = session.execute(
-                select(_bag_path(f))
-                .join(v, v.c.id == f.c.version_id)
-                .where(v.c.aip_id == aip_id, v.c.version == version)
-            ).scalars()
-            return frozenset(paths)
+            path = _bag_path(f)
+            if session.get_bind().dialect.name == "postgresql":
+                packed: Any = func.coalesce(cast(func.json_agg(path), Text), "[]")
+            else:
+                packed = func.json_group_array(path)
+            query = select(packed).join(v, v.c.id == f.c.version_id)
+            query = query.where(v.c.aip_id == aip_id, v.c.version == version)
+            return str(session.execute(query).scalar_one())
 
     def extend(self, slice_ids: Sequence[int], holder: str, until: datetime) -> None:
         """Push back the expiry of claims still held by ``holder``."""
@@ -734,6 +762,32 @@ class SqlAuditLedger:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split("\n")[0].split())
+
+
+def _slice_files(f: Any, head: Any) -> tuple[ColumnElement[bool], ...]:
+    """The files of a slice whose head is ``head`` (see ``_slice_head``)."""
+    return (
+        # "+ 0": SQLite would otherwise read the version's every file through the (version_id, path)
+        # index and sort them; the id range is the slice.
+        f.c.version_id + 0 == head.version_id,
+        f.c.id.between(head.first_file, head.last_file),
+        f.c.stored_version.is_(None),
+    )
+
+
+def _plain_rows(session: Session, query: Any) -> list[Any]:
+    """The rows of ``query`` as the driver's own tuples: no SQLAlchemy row object per row, which
+    would cost more than the fetch and pickle into far more bytes for a worker."""
+    connection = session.connection()
+    compiled = query.compile(dialect=connection.dialect)
+    params = compiled.params
+    args: Any = tuple(params[name] for name in compiled.positiontup) if compiled.positional else params
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _bag_path(f: Any) -> Any:
