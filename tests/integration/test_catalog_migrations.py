@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from oais.adapters.catalog import repository as repository_module
 from oais.adapters.catalog.engine import make_engine
-from oais.adapters.catalog.migrations import alembic_config, current_revision, head_revision, upgrade
+from oais.adapters.catalog.migrations import HEAD, alembic_config, current_revision, head_revision, upgrade
 from oais.adapters.catalog.repository import SqlAipRepository
 from oais.adapters.catalog.rows import Base
 from oais.adapters.catalog.uow import sql_unit_of_work_factory
@@ -98,6 +98,35 @@ def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Path) -> 
                 )
     finally:
         engine.dispose()
+
+
+def test_head_is_the_last_migration_and_a_database_at_head_is_left_alone(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert head_revision() == HEAD
+    upgrade(empty_database)
+
+    # At head, Alembic is not even asked.
+    def no_alembic(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("Alembic was asked to upgrade a catalog at head")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(command, "upgrade", no_alembic)
+        upgrade(empty_database)
+
+    engine = make_engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
+    finally:
+        engine.dispose()
+    # At a revision no migration knows, Alembic is asked, and the refusal is a clear error.
+    with pytest.raises(CatalogError) as refused:
+        upgrade(empty_database)
+    assert str(refused.value) == (
+        f"cannot bring the catalog schema to {HEAD}: Can't locate revision identified by 'ffff' "
+        "(was the catalog written by a newer release of oais?)"
+    )
 
 
 def test_an_unusable_database_is_reported_as_a_catalog_error(tmp_path: Path) -> None:
