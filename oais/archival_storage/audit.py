@@ -8,13 +8,14 @@ docs/decisions/0009-fixity-audits.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -203,7 +204,8 @@ class AuditService:
         progress: Callable[[int], None] | None = None,
     ) -> AuditReport:
         """Audit what is due (or, with ``aip_id`` or ``everything``, every slice not yet audited in
-        this run), location by location, then repair what failed and sweep locations that are due.
+        this run), location by location, then repair what failed; locations due for a sweep are
+        listed meanwhile, and their sweeps recorded at the end.
 
         Args:
             executor: runs the hashing batches.
@@ -228,7 +230,54 @@ class AuditService:
         deep_before = now if forced and deep else now - self._policy.deep.interval
         quick_before = now if forced else now - self._policy.quick.interval
         names = [location] if location else self._storage.names()
-        stopped: set[str] = set()  # locations whose audit stopped: not swept either
+        stopped: set[str] = set()  # locations whose audit stopped: their sweep is not recorded
+        # The sweeps due are listed beside the audits (the listing waits on the location, this
+        # process would otherwise only wait on the workers) and recorded after them.
+        sweeps = self._start_sweeps(names, force=everything) if aip_id is None else None
+        try:
+            self._run_locations(
+                names,
+                executor,
+                parallelism,
+                (deep_before, quick_before, deep),
+                aip_id,
+                budget,
+                limit_seconds,
+                report,
+                progress,
+                stopped,
+            )
+            if self._policy.repair:
+                self._repair(report)
+        except BaseException:
+            for name in sweeps or {}:
+                # Best effort: a claim not given back expires.
+                with contextlib.suppress(OaisError):
+                    self._ledger.release_sweep(name, self.holder)
+            raise
+        finally:
+            # Kept for this run's repairs only: a daemon runs for months.
+            self._record_digests.clear()
+        if sweeps:
+            self._finish_sweeps(sweeps, stopped, report)
+        report.finished = self._clock.now()
+        for f in report.unrecoverable:
+            log.error("no good copy left: %s", f.line())
+        return report
+
+    def _run_locations(
+        self,
+        names: Sequence[str],
+        executor: Executor,
+        parallelism: int,
+        cut_offs: tuple[datetime, datetime, bool],
+        aip_id: str | None,
+        budget: int | None,
+        limit_seconds: float | None,
+        report: AuditReport,
+        progress: Callable[[int], None] | None,
+        stopped: set[str],
+    ) -> None:
         for name in names:
             self._storage.location(name)
             rate = budget or self._policy.budget.of(name)
@@ -238,7 +287,7 @@ class AuditService:
                     executor,
                     parallelism,
                     rate,
-                    (deep_before, quick_before, deep),
+                    cut_offs,
                     aip_id,
                     None if limit_seconds is None else int(rate * limit_seconds),
                     report,
@@ -250,16 +299,6 @@ class AuditService:
                 report.unaudited.append(_at(name, exc))
                 log.warning("audit of location '%s' stopped: %s", name, exc)
                 stopped.add(name)
-        if self._policy.repair:
-            self._repair(report)
-        # Kept for this run's repairs only: a daemon runs for months.
-        self._record_digests.clear()
-        if aip_id is None:
-            self._sweep([n for n in names if n not in stopped], report, force=everything)
-        report.finished = self._clock.now()
-        for f in report.unrecoverable:
-            log.error("no good copy left: %s", f.line())
-        return report
 
     def _run_location(
         self,
@@ -695,16 +734,37 @@ class AuditService:
 
     # -- sweeps ---------------------------------------------------------------------------------
 
-    def _sweep(self, names: Sequence[str], report: AuditReport, force: bool) -> None:
+    def _start_sweeps(self, names: Sequence[str], force: bool) -> dict[str, Future[list[Finding]]]:
+        """Claim the sweeps due at ``names`` (every one with ``force``) and start listing them, one
+        location after another, in a thread of their own."""
         now = self._clock.now()
         due_before = None if force else now - timedelta(hours=self._policy.sweep_hours)
-        for name in names:
-            if not self._ledger.claim_sweep(name, self.holder, now, due_before, self._policy.claim_ttl):
-                continue
+        claimed = [
+            name
+            for name in names
+            if self._ledger.claim_sweep(name, self.holder, now, due_before, self._policy.claim_ttl)
+        ]
+        if not claimed:
+            return {}
+        lister = ThreadPoolExecutor(1, thread_name_prefix="audit-sweep")
+        try:
+            return {name: lister.submit(self.sweep_location, name) for name in claimed}
+        finally:
+            lister.shutdown(wait=False)
+
+    def _finish_sweeps(
+        self, sweeps: dict[str, Future[list[Finding]]], stopped: set[str], report: AuditReport
+    ) -> None:
+        """Wait for the sweeps and record them; a location whose audit stopped (already reported)
+        or whose sweep failed keeps its sweep due."""
+        for name, sweep in sweeps.items():
             try:
-                found = self.sweep_location(name)
+                found = sweep.result()
             except OaisError as exc:
-                report.unaudited.append(f"location '{name}': sweep failed: {exc}")
+                found = None
+                if name not in stopped:
+                    report.unaudited.append(f"location '{name}': sweep failed: {exc}")
+            if found is None or name in stopped:
                 self._ledger.release_sweep(name, self.holder)
                 continue
             self._ledger.finish_sweep(name, self.holder, self._clock.now(), found)
