@@ -17,6 +17,7 @@ from importlib.metadata import version as package_version
 from oais.adapters.bagit.codec import BagItCodec
 from oais.adapters.catalog.audit import SqlAuditLedger
 from oais.adapters.catalog.engine import make_engine
+from oais.adapters.catalog.formats import SqlFormatCatalog
 from oais.adapters.catalog.migrations import upgrade
 from oais.adapters.catalog.uow import sql_unit_of_work_factory
 from oais.adapters.clock import SystemClock
@@ -163,6 +164,17 @@ def audit_service(
         software=software_agent(),
         holder=holder,
     )
+
+
+def format_catalog(settings: Settings) -> SqlFormatCatalog:
+    """The catalog's holdings by format.
+
+    Raises:
+        CatalogError: the catalog cannot be opened.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    return SqlFormatCatalog(make_engine(settings.database_url))
 
 
 def build(settings: Settings) -> Services:

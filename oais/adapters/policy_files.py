@@ -1,7 +1,13 @@
-"""Loading policy files (``policies/*.toml``)."""
+"""Loading policy files (``policies/*.toml``), and the JSON Schema of the format policy.
+
+``python -m oais.adapters.policy_files SCHEMAS_DIR`` writes ``format-policy.schema.json`` there (a
+test checks that the copy in ``schemas/`` is the current one).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 import tomllib
 from pathlib import Path
 from typing import TypeVar
@@ -10,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from oais.domain.audit import AuditPolicy
 from oais.domain.errors import ConfigError
+from oais.domain.formats import FormatPolicy
 from oais.domain.policy import IngestPolicy
 from oais.domain.storage import StoragePolicy
 
@@ -43,6 +50,26 @@ def load_audit_policy(policies_dir: Path) -> AuditPolicy:
     return _load(policies_dir / "audit.toml", AuditPolicy, "audit policy")
 
 
+def load_format_policy(path: Path) -> FormatPolicy:
+    """Read a format policy: ``path`` itself, or ``formats.toml`` in the folder ``path``.
+
+    Raises:
+        ConfigError: naming the file and every problem in it.
+    """
+    return _load(path / "formats.toml" if path.is_dir() else path, FormatPolicy, "format policy")
+
+
+#: The JSON Schema of the format policy, as exported to ``schemas/``.
+FORMAT_POLICY_SCHEMA = "format-policy.schema.json"
+
+
+def format_policy_schema() -> str:
+    """The JSON Schema of ``policies/formats.toml``, as text (stable: keys sorted)."""
+    schema = FormatPolicy.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
 def _load(path: Path, model: type[_Policy], what: str) -> _Policy:
     try:
         with open(path, "rb") as f:
@@ -58,3 +85,9 @@ def _load(path: Path, model: type[_Policy], what: str) -> _Policy:
             f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"{path}: invalid {what}: {problems}") from exc
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised by the schema test's message
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "schemas") / FORMAT_POLICY_SCHEMA
+    target.write_text(format_policy_schema(), encoding="utf-8")
+    print(f"wrote {target}")

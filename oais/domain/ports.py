@@ -28,6 +28,7 @@ from oais.domain.audit import (
 )
 from oais.domain.bag import BagStructure
 from oais.domain.fixity import DigestAlgorithm
+from oais.domain.formats import FormatHolding
 from oais.domain.issues import Issue
 from oais.domain.packages import (
     Aip,
@@ -700,4 +701,12 @@ class AuditLedger(Protocol):
         self, aip_id: str, version: int
     ) -> builtins.list[tuple[str, str, datetime | None, str | None, str]]:
         """Each file copy's last verification: (location, bag path, time, mode, outcome)."""
+        ...
+
+
+class FormatCatalog(Protocol):
+    """The catalog's view of holdings by format."""
+
+    def holdings(self) -> builtins.list[FormatHolding]:
+        """Files, bytes and AIPs per format PUID, each stored file counted once."""
         ...

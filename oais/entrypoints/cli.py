@@ -673,6 +673,44 @@ def audit_status(as_json: JsonOption = False) -> None:
             raise typer.Exit(EXIT_REJECTED)
 
 
+@app.command("formats")
+def formats_report(
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy", help="the format policy file (default: formats.toml in the policies folder)"
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Holdings by format (files, bytes, AIPs) with each format's status in the format policy: the
+    formats at risk or obsolete first, then those the policy does not rate.
+
+    Exit code 1 if formats at risk or obsolete are held (they are due for migration).
+    """
+    from oais.adapters.policy_files import load_format_policy
+    from oais.bootstrap import format_catalog
+    from oais.preservation_planning.formats import format_report
+
+    with _handled(as_json):
+        settings = load_settings()
+        rules = load_format_policy(policy or settings.policies)
+        report = format_report(rules, format_catalog(settings))
+        if as_json:
+            _emit_json(report.model_dump(mode="json"))
+        else:
+            out.print(f"format policy {report.policy}", markup=False)
+            for ln in report.lines:
+                todo = f"; migrate {ln.migration}" if ln.migration else ""
+                out.print(
+                    f"{ln.status.upper()}: {ln.puid or '-'} {ln.name}: {ln.files} files, "
+                    f"{_size(ln.bytes)}, {ln.aips} AIPs{todo}",
+                    markup=False,
+                )
+        if report.at_risk:
+            raise typer.Exit(EXIT_REJECTED)
+
+
 @app.command()
 def daemon(
     executor: ExecutorOption = None,

@@ -1,0 +1,74 @@
+"""The risk report: holdings by format against the format policy in force (``oais formats``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from oais.domain.formats import FormatPolicy, FormatStatus
+from oais.domain.ports import FormatCatalog
+
+#: Statuses of formats the policy does not rate.
+NOT_RATED = "not in policy"
+UNIDENTIFIED = "unidentified"
+
+# Most urgent first: what must be migrated, then what nobody has rated yet.
+_ORDER = {
+    FormatStatus.OBSOLETE.value: 0,
+    FormatStatus.AT_RISK.value: 1,
+    UNIDENTIFIED: 2,
+    NOT_RATED: 3,
+    FormatStatus.ACCEPTABLE.value: 4,
+    FormatStatus.PREFERRED.value: 5,
+}
+
+
+class FormatLine(BaseModel):
+    """One format held, with its status and what the policy does about it."""
+
+    puid: str | None
+    name: str
+    status: str  # a FormatStatus value, "not in policy" or "unidentified"
+    files: int
+    bytes: int
+    aips: int
+    #: The preservation rule in a few words ("to fmt/13 with pillow"), empty if there is none.
+    migration: str = ""
+
+
+class FormatReport(BaseModel):
+    """Holdings by format, most at risk first."""
+
+    policy: str
+    lines: list[FormatLine]
+
+    @property
+    def at_risk(self) -> list[FormatLine]:
+        """The formats the policy marks at risk or obsolete."""
+        return [ln for ln in self.lines if ln.status in (FormatStatus.AT_RISK, FormatStatus.OBSOLETE)]
+
+
+def format_report(policy: FormatPolicy, catalog: FormatCatalog) -> FormatReport:
+    """Rate every format the catalog holds against ``policy``."""
+    lines = []
+    for h in catalog.holdings():
+        rules = policy.formats.get(h.puid) if h.puid else None
+        if h.puid is None:
+            status = UNIDENTIFIED
+        elif rules is None:
+            status = NOT_RATED
+        else:
+            status = rules.status.value
+        rule = rules.preservation if rules is not None else None
+        lines.append(
+            FormatLine(
+                puid=h.puid,
+                name=rules.name if rules is not None else h.name,
+                status=status,
+                files=h.files,
+                bytes=h.bytes,
+                aips=h.aips,
+                migration="" if rule is None else f"to {rule.target} with {rule.tool}",
+            )
+        )
+    lines.sort(key=lambda ln: (_ORDER[ln.status], -ln.bytes, ln.puid or ""))
+    return FormatReport(policy=policy.reference, lines=lines)
