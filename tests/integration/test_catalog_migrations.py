@@ -11,6 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -123,15 +124,22 @@ def test_head_is_the_last_migration_and_a_database_at_head_is_left_alone(
     # At a revision no migration knows, Alembic is asked, and the refusal is a clear error.
     with pytest.raises(CatalogError) as refused:
         upgrade(empty_database)
+    # The database is named, its password hidden.
+    named = make_url(empty_database).render_as_string(hide_password=True)
     assert str(refused.value) == (
-        f"cannot bring the catalog schema to {HEAD}: Can't locate revision identified by 'ffff' "
-        "(was the catalog written by a newer release of oais?)"
+        f"catalog {named}: cannot bring the schema to {HEAD}: Can't locate revision identified by "
+        "'ffff' (was the catalog written by a newer release of oais?)"
     )
+    password = make_url(empty_database).password
+    if password:
+        assert f":{password}@" not in str(refused.value) and ":***@" in str(refused.value)
 
 
 def test_an_unusable_database_is_reported_as_a_catalog_error(tmp_path: Path) -> None:
-    with pytest.raises(CatalogError, match="catalog schema"):
-        upgrade(f"sqlite:///{tmp_path / 'no-such-directory' / 'catalog.db'}")
+    missing = tmp_path / "no-such-directory" / "catalog.db"
+    with pytest.raises(CatalogError) as refused:
+        upgrade(f"sqlite:///{missing}")
+    assert str(refused.value).startswith(f"catalog sqlite:///{missing}: cannot read the schema revision: ")
     with pytest.raises(CatalogError, match="not supported"):
         make_engine("mysql://localhost/oais")
 

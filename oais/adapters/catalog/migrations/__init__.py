@@ -3,8 +3,9 @@
 The application calls :func:`upgrade` on start; no ``alembic.ini`` is needed for that. ``env.py`` and
 ``versions/`` in this folder are Alembic's: ``env.py`` is run by Alembic, never imported.
 
-A database already at :data:`HEAD` is recognised by one query, without loading Alembic or the
-migrations (a tenth of a second on every command); any other goes through Alembic.
+A database already at :data:`HEAD` is recognised by reading its ``alembic_version`` table, without
+loading Alembic or the migrations (a tenth of a second on every command); any other goes through
+Alembic.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from oais.adapters.catalog.engine import make_engine
 from oais.domain.errors import CatalogError
@@ -75,7 +77,7 @@ def current_revision(url: str) -> str | None:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
-        raise CatalogError(f"cannot read the catalog schema revision: {exc}") from exc
+        raise CatalogError(f"{_named(url)}: cannot read the schema revision: {exc}") from exc
     finally:
         engine.dispose()
 
@@ -97,7 +99,7 @@ def upgrade(url: str) -> None:
         at_head = _at_head(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise CatalogError(f"cannot read the catalog schema revision: {exc}") from exc
+        raise CatalogError(f"{_named(url)}: cannot read the schema revision: {exc}") from exc
     if at_head:
         engine.dispose()
         return
@@ -111,19 +113,27 @@ def upgrade(url: str) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
-        raise CatalogError(f"cannot bring the catalog schema to {HEAD}: {exc}") from exc
+        raise CatalogError(f"{_named(url)}: cannot bring the schema to {HEAD}: {exc}") from exc
     except CommandError as exc:
         # A revision no migration here knows: a newer release wrote this catalog.
         raise CatalogError(
-            f"cannot bring the catalog schema to {HEAD}: {exc} (was the catalog written by a newer "
-            "release of oais?)"
-        ) from None
+            f"{_named(url)}: cannot bring the schema to {HEAD}: {exc} (was the catalog written by a "
+            "newer release of oais?)"
+        ) from exc
     finally:
         engine.dispose()
 
 
+def _named(url: str) -> str:
+    """The catalog database as an error message names it (its password hidden)."""
+    try:
+        return f"catalog {make_url(url).render_as_string(hide_password=True)}"
+    except ArgumentError:
+        return "catalog (malformed URL)"
+
+
 def _at_head(engine: Engine) -> bool:
-    """Whether the database is already at :data:`HEAD` (one query; no Alembic)."""
+    """Whether the database is already at :data:`HEAD` (its ``alembic_version`` table; no Alembic)."""
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return False
