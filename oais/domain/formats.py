@@ -51,8 +51,6 @@ class Tool(BaseModel):
     module: str | None = None
     #: The Debian package that provides it, named in the error when it is missing.
     debian_package: str = Field(min_length=1)
-    #: The arguments that print the tool's version (recorded as the agent's version).
-    version_args: list[str] = Field(default_factory=lambda: ["--version"])
 
     @model_validator(mode="after")
     def _module_for_python(self) -> Tool:
@@ -118,8 +116,6 @@ class FormatPolicy(BaseModel):
     id: str = Field(min_length=1)
     version: str = Field(min_length=1)
     title: str = ""
-    #: Whether ingest applies the preservation rules too (normalisation in the first version).
-    normalize_at_ingest: bool = False
     tools: dict[str, Tool] = Field(default_factory=dict)
     #: By PUID.
     formats: dict[str, FormatRules]
@@ -154,11 +150,6 @@ class FormatPolicy(BaseModel):
     def reference(self) -> str:
         """How events and plans cite this policy."""
         return f"{self.id}@{self.version}"
-
-    def status(self, puid: str | None) -> FormatStatus | None:
-        """The status of ``puid``; None for a format the policy does not rate."""
-        rules = self.formats.get(puid) if puid else None
-        return None if rules is None else rules.status
 
     def to_migrate(self) -> dict[str, Rule]:
         """The formats with a preservation rule, by PUID."""

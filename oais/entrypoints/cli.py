@@ -684,10 +684,12 @@ def formats_report(
     as_json: JsonOption = False,
 ) -> None:
     """Holdings by format (files, bytes, AIPs) with each format's status in the format policy: the
-    formats at risk or obsolete first, then those the policy does not rate.
+    formats at risk or obsolete first, then those the policy does not rate; then the tools its rules
+    need that are not installed here.
 
     Exit code 1 if formats at risk or obsolete are held (they are due for migration).
     """
+    from oais.adapters.format_tools import missing_tools
     from oais.adapters.policy_files import load_format_policy
     from oais.bootstrap import format_catalog
     from oais.preservation_planning.formats import format_report
@@ -695,7 +697,7 @@ def formats_report(
     with _handled(as_json):
         settings = load_settings()
         rules = load_format_policy(policy or settings.policies)
-        report = format_report(rules, format_catalog(settings))
+        report = format_report(rules, format_catalog(settings), missing_tools(rules))
         if as_json:
             _emit_json(report.model_dump(mode="json"))
         else:
@@ -707,6 +709,8 @@ def formats_report(
                     f"{_size(ln.bytes)}, {ln.aips} AIPs{todo}",
                     markup=False,
                 )
+            for tool in report.missing_tools:
+                out.print(f"TOOL MISSING: {tool}", markup=False)
         if report.at_risk:
             raise typer.Exit(EXIT_REJECTED)
 

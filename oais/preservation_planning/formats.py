@@ -36,10 +36,12 @@ class FormatLine(BaseModel):
 
 
 class FormatReport(BaseModel):
-    """Holdings by format, most at risk first."""
+    """Holdings by format, most at risk first, and the tools the policy's rules need that are not
+    installed here (each naming its Debian package)."""
 
     policy: str
     lines: list[FormatLine]
+    missing_tools: list[str] = []
 
     @property
     def at_risk(self) -> list[FormatLine]:
@@ -47,8 +49,11 @@ class FormatReport(BaseModel):
         return [ln for ln in self.lines if ln.status in (FormatStatus.AT_RISK, FormatStatus.OBSOLETE)]
 
 
-def format_report(policy: FormatPolicy, catalog: FormatCatalog) -> FormatReport:
-    """Rate every format the catalog holds against ``policy``."""
+def format_report(
+    policy: FormatPolicy, catalog: FormatCatalog, missing_tools: list[str] | None = None
+) -> FormatReport:
+    """Rate every format the catalog holds against ``policy``; ``missing_tools`` (see
+    :func:`oais.adapters.format_tools.missing_tools`) goes into the report as it is."""
     lines = []
     for h in catalog.holdings():
         rules = policy.formats.get(h.puid) if h.puid else None
@@ -71,4 +76,4 @@ def format_report(policy: FormatPolicy, catalog: FormatCatalog) -> FormatReport:
             )
         )
     lines.sort(key=lambda ln: (_ORDER[ln.status], -ln.bytes, ln.puid or ""))
-    return FormatReport(policy=policy.reference, lines=lines)
+    return FormatReport(policy=policy.reference, lines=lines, missing_tools=missing_tools or [])

@@ -70,3 +70,22 @@ def test_a_broken_policy_file_is_named(oais: Oais, tmp_path: Path) -> None:
     run = oais("formats", "--policy", broken)
     assert run.code == 7
     assert f"{broken}: invalid format policy: formats.fmt/3.reason: Field required" in run.stderr + run.stdout
+
+
+def test_the_tools_a_policy_needs_and_lacks_are_listed_with_their_package(oais: Oais, tmp_path: Path) -> None:
+    policy = tmp_path / "formats.toml"
+    policy.write_text(
+        'id = "formats"\nversion = "test"\n'
+        '[tools.converter]\ncommand = "no-such-converter-on-any-path"\ndebian_package = "converter-tools"\n'
+        '[formats."fmt/3"]\nname = "GIF"\nstatus = "at-risk"\nreason = "old"\n'
+        '[formats."fmt/3".preservation]\ntool = "converter"\nargs = ["{input}", "{output}"]\n'
+        'target = "fmt/13"\nextension = "png"\n'
+    )
+    missing = (
+        "tool 'converter': command 'no-such-converter-on-any-path' is not on PATH; install the Debian "
+        "package converter-tools (apt-get install converter-tools)"
+    )
+    run = oais("formats", "--policy", policy, "--json")
+    assert run.code == 0, run.stderr  # nothing is held: nothing at risk
+    assert run.json == {"policy": "formats@test", "lines": [], "missing_tools": [missing]}
+    assert f"TOOL MISSING: {missing}" in oais("formats", "--policy", policy).stdout
