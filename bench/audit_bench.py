@@ -28,7 +28,9 @@ Ratio = oais throughput / reference throughput (reference time / oais time): abo
 3. **S3 on Ceph RGW**: 1 GiB in 16 objects and 2,000 objects of 64 KiB, each in its own location (two
    key prefixes of one bucket), ingested with ``oais ingest``. Deep audit of the location against plain
    boto3 ``get_object`` of the same objects, streamed and discarded, with the audit's concurrency (2
-   workers x the location's 4 GETs in flight = 8 threads). Goal at least 0.8.
+   workers x the location's 4 GETs in flight = 8 threads). Goal at least 0.8. In the same rounds,
+   the same reads hashed with sha256 (no goal): RGW shares the cores with the reader and the
+   reference does not hash, so that ratio is about the most a hashing audit can reach here.
 4. **Choosing the next slices** in a PostgreSQL catalog of 10 million file copies (1,000,000 versions
    of 10 files at one location, filled with ``generate_series`` in a throw-away database):
    ``SqlAuditLedger.claim`` (16 slices) then ``release``, many times, in several states of the
@@ -49,6 +51,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -141,7 +144,8 @@ class Row:
     oais_s: list[float]
     reference_s: list[float]
     reference: str
-    goal: float
+    #: None: not a goal of oais, a figure that shows what the machine allows (a ceiling).
+    goal: float | None
 
     @property
     def ratios(self) -> list[float]:
@@ -151,8 +155,8 @@ class Row:
     def ratio(self) -> float:
         return statistics.median(self.ratios)
 
-    def met(self) -> bool:
-        return self.ratio >= self.goal
+    def met(self) -> bool | None:
+        return None if self.goal is None else self.ratio >= self.goal
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -560,21 +564,24 @@ def bench_s3(b: Bench) -> None:
             print(f"  {loc}: {label}, {len(keys)} objects, {total / MiB:.0f} MiB", flush=True)
             run_audit(service, deep=True, location=loc, files=len(keys))
 
-            def get(k: str, n: int) -> None:
+            def get(k: str, n: int, hashed: bool) -> None:
                 body = client.get_object(Bucket=bucket, Key=k)["Body"]
+                digest = hashlib.sha256() if hashed else None
                 got = 0
                 try:
                     while chunk := body.read(4 * MiB):
                         got += len(chunk)
+                        if digest is not None:
+                            digest.update(chunk)
                 finally:
                     body.close()
                 if got != n:
                     raise SystemExit(f"bench: {k}: {got} of {n} bytes")
 
-            def reference(keys: list[tuple[str, int]] = keys) -> float:
+            def reference(keys: list[tuple[str, int]] = keys, hashed: bool = False) -> float:
                 start = time.perf_counter()
                 with ThreadPoolExecutor(threads) as pool:
-                    for f in [pool.submit(get, k, n) for k, n in keys]:
+                    for f in [pool.submit(get, k, n, hashed) for k, n in keys]:
                         f.result()
                 return time.perf_counter() - start
 
@@ -588,7 +595,12 @@ def bench_s3(b: Bench) -> None:
 
             with running_pool(warm_up) as pool:
                 times = b.rounds_of(
-                    {"boto3": reference, "deep new pool": audit(), "deep running pool": audit(pool)}
+                    {
+                        "boto3": reference,
+                        "boto3 + sha256": lambda keys=keys: reference(keys, hashed=True),
+                        "deep new pool": audit(),
+                        "deep running pool": audit(pool),
+                    }
                 )
             ref = f"boto3 get_object, {threads} threads"
             b.rows.append(
@@ -609,6 +621,18 @@ def bench_s3(b: Bench) -> None:
                     times["boto3"],
                     ref,
                     0.8,
+                )
+            )
+            # What hashing alone costs here: RGW shares the machine's cores with the reader, and the
+            # reference does not hash. Its ratio is about the most a hashing audit can reach.
+            b.rows.append(
+                Row(
+                    f"{name}, {label}",
+                    "ceiling: the same boto3 reads + sha256",
+                    times["boto3 + sha256"],
+                    times["boto3"],
+                    ref,
+                    None,
                 )
             )
             b.results["s3"]["bucket_objects"][loc] = {"objects": len(keys), "bytes": total}
@@ -988,8 +1012,11 @@ def summary(b: Bench) -> None:
     for r in b.rows:
         print(
             f"  {r.scenario:<34} {r.measure:<42} {statistics.median(r.oais_s):7.2f}s "
-            f"{statistics.median(r.reference_s):7.2f}s {r.ratio:5.2f}x  >= {r.goal:<4g} "
-            f"{'met   ' if r.met() else 'MISSED'} [" + " ".join(f"{x:.2f}" for x in r.ratios) + "]"
+            f"{statistics.median(r.reference_s):7.2f}s {r.ratio:5.2f}x  "
+            + ("(no goal)   " if r.goal is None else f">= {r.goal:<4g} {'met   ' if r.met() else 'MISSED'}")
+            + " ["
+            + " ".join(f"{x:.2f}" for x in r.ratios)
+            + "]"
         )
     pg = b.results.get("postgres")
     if pg and "states" in pg:

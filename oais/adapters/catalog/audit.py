@@ -468,6 +468,8 @@ class SqlAuditLedger:
         event_id: str,
     ) -> None:
         """Close the open findings of ``keys`` (found whole); ``open_keys`` loses them."""
+        if not open_keys:  # the usual case: no need to look at a slice's every key
+            return
         found = [k for k in keys if k in open_keys]
         if found:
             open_keys.difference_update(found)

@@ -1110,7 +1110,8 @@ class S3ObjectStore:
         ``moved`` is called in this thread with the size of each chunk received. ``few``: fewer
         objects than the concurrency are being read, so a large one gets a second thread (see
         :class:`_Sink`); with every slot busy, the streams already overlap one another's hashing and
-        a second thread per stream would only add hand-overs (measured: about a tenth slower).
+        a second thread per stream would only add hand-overs (measured on a local RGW, 16 objects of
+        64 MiB in 4 batches over 2 processes: 8% slower).
         """
         try:
             response = self.client().get_object(Bucket=self._bucket, Key=self._full(key))
