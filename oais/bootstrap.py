@@ -24,7 +24,12 @@ from oais.adapters.clock import SystemClock
 from oais.adapters.copier import ParallelCopier
 from oais.adapters.formats.fido_identifier import FidoIdentifier
 from oais.adapters.local_store import LocalScratch
-from oais.adapters.policy_files import load_audit_policy, load_ingest_policy, load_storage_policy
+from oais.adapters.policy_files import (
+    load_audit_policy,
+    load_format_policy,
+    load_ingest_policy,
+    load_storage_policy,
+)
 from oais.adapters.premis.codec import PremisXmlCodec
 from oais.adapters.sip import FileSystemSipReader, SourceBagFiles
 from oais.adapters.storage.local import LocalObjectStore
@@ -32,10 +37,12 @@ from oais.adapters.storage.s3 import S3ObjectStore
 from oais.archival_storage.audit import AuditService
 from oais.archival_storage.service import ArchivalStorage
 from oais.config import LocalLocation, S3Location, Settings, credentials
-from oais.domain.ports import ObjectStore, UnitOfWorkFactory
+from oais.domain.formats import FormatPolicy
+from oais.domain.ports import FormatConverter, ObjectStore, UnitOfWorkFactory
 from oais.domain.premis import Agent, AgentType
 from oais.ingest.bag_validation import BagValidator
 from oais.ingest.service import IngestService
+from oais.preservation_planning.migration import MigrationService
 
 
 def software_version() -> str:
@@ -177,6 +184,41 @@ def format_catalog(settings: Settings) -> SqlFormatCatalog:
     return SqlFormatCatalog(make_engine(settings.database_url))
 
 
+def format_converter() -> FormatConverter:
+    """The converter that runs the format policy's rules with the tools installed here (imported
+    when first needed: it brings Pillow and astropy)."""
+    from oais.adapters.conversion import ToolConverter
+
+    return ToolConverter(FidoIdentifier())
+
+
+def _format_policy(settings: Settings) -> FormatPolicy | None:
+    """The format policy, if the policies folder has one (ingest runs without it)."""
+    path = settings.policies / "formats.toml"
+    return load_format_policy(path) if path.exists() else None
+
+
+def migration_service(services: Services) -> MigrationService:
+    """The service that applies migration plans, on the catalog and storage of ``services``.
+
+    Raises:
+        ConfigError: the ingest policy (archive name, digest of record) is invalid.
+    """
+    policy = load_ingest_policy(services.settings.policies)
+    return MigrationService(
+        catalog=services.catalog,
+        storage=services.storage,
+        converter=format_converter(),
+        premis=services.premis,
+        bag_codec=BagItCodec(),
+        scratch=services.scratch,
+        clock=SystemClock(),
+        software=software_agent(),
+        archive_name=policy.archive_name,
+        record_algorithm=policy.record_algorithm,
+    )
+
+
 def build(settings: Settings) -> Services:
     """Build the services for ``settings``.
 
@@ -206,6 +248,8 @@ def build(settings: Settings) -> Services:
         clock=SystemClock(),
         policy=policy,
         software=software_agent(),
+        formats=_format_policy(settings),
+        converter=format_converter,
     )
     validator_copier = ParallelCopier(identifier=None, workers=settings.workers)
     return Services(

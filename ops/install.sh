@@ -16,6 +16,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" python3-dev gcc >/dev/null
 fi
 
+# The format policy's tools (policies/formats.toml): Ghostscript and ImageMagick from Debian.
+need_tools=()
+command -v gs >/dev/null 2>&1 || need_tools+=(ghostscript)
+[ -x /usr/bin/convert ] || need_tools+=(imagemagick)
+if [ ${#need_tools[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_tools[@]}" >/dev/null
+  else
+    echo "ops/install.sh: the format policy's tools are missing: install the Debian packages ${need_tools[*]}" >&2
+  fi
+fi
+
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "ops/install.sh: Python 3.11 or newer is needed (found $(python3 --version))" >&2
   exit 1

@@ -411,6 +411,43 @@ class ArchivalStorage:
             if r.problem is not None:
                 raise StorageError(f"location '{location}': {key}: {r.problem}")
 
+    def fetch_files(self, record: AipRecord, wanted: Sequence[tuple[FileEntry, Path]]) -> None:
+        """Copy payload files of a version to local paths, each checked against its digest of record,
+        from the first location holding a good copy (the next one if a location fails).
+
+        Args:
+            record: the version, as the catalog has it.
+            wanted: (file of the version, local path to write) pairs; the directories exist.
+
+        Raises:
+            FixityMismatch: every location's copy of a file differs from its digest of record.
+            StorageError: no location could supply every file (naming each location's problem).
+        """
+        aip_id, version = record.aip.aip_id, record.version.version
+        problems = []
+        for name in self._copy_locations(record):
+            store = self.location(name)
+            try:
+                listed, _ = self.expected_files(store, aip_id, version, record.files)
+                keys = {s.bag_path: s.key for s in listed}
+                if absent := [f.bag_path for f, _ in wanted if f.bag_path not in keys]:
+                    raise StorageError(f"location '{name}': not in the copy's manifests: {absent[:5]}")
+                items = [ReadItem(key=keys[f.bag_path], dest=str(dest)) for f, dest in wanted]
+                sha = {keys[f.bag_path]: f.digests[SHA256] for f, _ in wanted}
+                for r in store.read(items):
+                    if r.problem is not None:
+                        raise StorageError(f"location '{name}': {r.key}: {r.problem}")
+                    if r.sha256 != sha[r.key]:
+                        raise FixityMismatch(
+                            f"location '{name}': {r.key}", SHA256, sha[r.key], r.sha256 or ""
+                        )
+                return
+            except (FixityMismatch, StorageError) as exc:
+                problems.append(str(exc))
+        raise StorageError(
+            f"AIP {aip_id} version {version}: no location could supply the files: " + "; ".join(problems)
+        )
+
     def expected_files(
         self, store: ObjectStore, aip_id: str, version: int, files: Sequence[FileEntry]
     ) -> tuple[list[StoredFile], dict[str, int]]:

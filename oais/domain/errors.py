@@ -8,7 +8,8 @@ SDK's exception type. The command line maps each branch to one exit code (see
     OaisError
     ├── ValidationFailed        input was read and found wrong; carries the complete, coded report
     │   ├── SipRejected         a SIP failed quality assurance or bag validation (nothing was stored)
-    │   └── BagInvalid          ``oais bag validate`` found problems
+    │   ├── BagInvalid          ``oais bag validate`` found problems
+    │   └── PlanInvalid         a migration plan does not match the catalog or the format policy
     ├── NotFound                a path, AIP or version that was asked for does not exist
     │   └── AipNotFound
     ├── ConflictError           the request contradicts what the archive already holds
@@ -18,6 +19,7 @@ SDK's exception type. The command line maps each branch to one exit code (see
     ├── CatalogError            the catalog database failed or is out of date
     ├── ConfigError             settings or a policy file are invalid
     └── ToolError               an external tool (format identification) failed to run
+        └── ConversionFailed    a format conversion failed: exit status, timeout, no output
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class BagInvalid(ValidationFailed):
     """A BagIt bag is not valid."""
 
 
+class PlanInvalid(ValidationFailed):
+    """A migration plan names AIPs, files or formats that the catalog or the policy do not know."""
+
+
 class NotFound(OaisError):
     """Something that was asked for does not exist."""
 
@@ -83,3 +89,7 @@ class ConfigError(OaisError):
 
 class ToolError(OaisError):
     """An external tool (such as format identification) failed to run."""
+
+
+class ConversionFailed(ToolError):
+    """A format conversion did not produce a usable output (the message names the file and why)."""

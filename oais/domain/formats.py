@@ -51,6 +51,9 @@ class Tool(BaseModel):
     module: str | None = None
     #: The Debian package that provides it, named in the error when it is missing.
     debian_package: str = Field(min_length=1)
+    #: The arguments that make the command print its version (recorded as the PREMIS agent's
+    #: version); unused for ``python`` tools, whose module version is recorded.
+    version_args: list[str] = Field(default_factory=lambda: ["--version"])
 
     @model_validator(mode="after")
     def _module_for_python(self) -> Tool:
@@ -116,6 +119,9 @@ class FormatPolicy(BaseModel):
     id: str = Field(min_length=1)
     version: str = Field(min_length=1)
     title: str = ""
+    #: Run the preservation rules at ingest too: version 1 then holds a preservation copy of each
+    #: file in a format to migrate, beside the original (PREMIS ``normalization`` events).
+    normalize_at_ingest: bool = False
     tools: dict[str, Tool] = Field(default_factory=dict)
     #: By PUID.
     formats: dict[str, FormatRules]

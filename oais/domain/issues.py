@@ -72,6 +72,19 @@ CODES: dict[str, tuple[Severity, str]] = {
     "FMT-E001": (Severity.ERROR, "FITS file has an invalid header or structure"),
     "FMT-W001": (Severity.WARNING, "format not identified"),
     "FMT-W002": (Severity.WARNING, "FITS header is valid but does not follow a recommended convention"),
+    "FMT-W003": (
+        Severity.WARNING,
+        "no preservation copy could be made at ingest (normalisation); the original is kept alone",
+    ),
+    # Migration plans (`oais migrate apply`): a plan with any error is refused whole
+    "PLAN-E001": (Severity.ERROR, "the plan file cannot be read or is not a migration plan"),
+    "PLAN-E002": (Severity.ERROR, "the plan was made under another version of the format policy"),
+    "PLAN-E003": (Severity.ERROR, "the plan names an AIP the catalog does not hold"),
+    "PLAN-E004": (Severity.ERROR, "the plan names a source format the policy does not migrate"),
+    "PLAN-E005": (Severity.ERROR, "the plan's tool or target format differs from the policy's rule"),
+    "PLAN-E006": (Severity.ERROR, "the plan names a file the AIP's newest version does not hold as planned"),
+    "PLAN-E007": (Severity.ERROR, "a planned output path is not allowed or is already taken"),
+    "PLAN-E008": (Severity.ERROR, "the plan lists an AIP or a file twice"),
     # Archive state
     "AIP-E001": (Severity.ERROR, "an AIP with this id already exists with different content"),
     "AIP-E002": (Severity.ERROR, "this SIP's content is already held under another AIP id"),

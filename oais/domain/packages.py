@@ -96,6 +96,10 @@ class FileEntry(BaseModel):
     #: The earlier version whose objects hold this file when this version reuses it (listed in the
     #: version's fetch.txt); None when the file is stored with its own version.
     stored_version: int | None = None
+    #: The ``path`` of the file of this same AIP version that this file was made from by a format
+    #: migration or normalisation (recorded in PREMIS as a derivation relationship); None for a file
+    #: received from the producer.
+    derived_from: str | None = None
 
     @property
     def bag_path(self) -> str:
@@ -113,7 +117,7 @@ class AipVersion(BaseModel):
     created: datetime
     files: int
     bytes: int
-    payload_fingerprint: str  # sha256 over the sorted "sha256  path" lines of the payload files
+    payload_fingerprint: str  # sha256 over the sorted "sha256  path" lines of the files received
     #: The version's key prefix in every location ("aips/<aip id>/v<version>", see docs/aip-layout.md).
     location: str
 
@@ -155,11 +159,14 @@ class Rejection(BaseModel):
 
 
 def payload_fingerprint(files: Iterable[FileEntry], algorithm: DigestAlgorithm) -> str:
-    """A sha256 over the sorted ``<digest>  <bag path>`` lines of every stored file.
+    """A sha256 over the sorted ``<digest>  <bag path>`` lines of every file received from the
+    producer (files the archive derived from them, by normalisation or migration, are left out).
 
-    Two SIPs with the same fingerprint hold the same files under the same names.
+    Two SIPs with the same fingerprint hold the same files under the same names; every version of
+    an AIP has the fingerprint of the SIP it was made from.
     """
     h = hashlib.sha256()
-    for line in sorted(f"{f.digests[algorithm]}  {f.bag_path}\n" for f in files):
+    received = (f for f in files if f.derived_from is None)
+    for line in sorted(f"{f.digests[algorithm]}  {f.bag_path}\n" for f in received):
         h.update(line.encode("utf-8", "surrogateescape"))
     return h.hexdigest()

@@ -28,8 +28,9 @@ from oais.domain.audit import (
 )
 from oais.domain.bag import BagStructure
 from oais.domain.fixity import DigestAlgorithm
-from oais.domain.formats import FormatHolding
+from oais.domain.formats import FormatHolding, FormatPolicy, Rule, Tool
 from oais.domain.issues import Issue
+from oais.domain.migration import Candidate, Conversion
 from oais.domain.packages import (
     Aip,
     AipRecord,
@@ -709,4 +710,61 @@ class FormatCatalog(Protocol):
 
     def holdings(self) -> builtins.list[FormatHolding]:
         """Files, bytes and AIPs per format PUID, each stored file counted once."""
+        ...
+
+    def candidates(self, puids: Iterable[str]) -> Iterator[Candidate]:
+        """The files in formats ``puids`` of every AIP's newest version that no file of that
+        version derives from yet, by AIP id and path (one query, streamed).
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def unmigrated(self, puids: Iterable[str]) -> dict[str, int]:
+        """How many files :meth:`candidates` would give, per PUID.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def existing_paths(self, keys: Sequence[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
+        """Those of ``keys`` (AIP id, version, file path) that name a file the catalog holds.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+
+class FormatConverter(Protocol):
+    """Runs a format policy rule on one file and says what came out."""
+
+    def missing_tools(self, policy: FormatPolicy, tools: Iterable[str]) -> builtins.list[str]:
+        """One line per tool of ``tools`` (names in ``policy``) not installed here, naming the
+        Debian package that provides it (empty when all are there)."""
+        ...
+
+    def convert(
+        self, tool_name: str, tool: Tool, rule: Rule, source: Path, source_puid: str, output: Path
+    ) -> Conversion:
+        """Run ``rule`` on ``source`` (identified as ``source_puid``), writing ``output``; identify
+        the output's format and compare the significant properties of the two files.
+
+        Args:
+            tool_name: the policy's name for the tool (``pillow``).
+            tool: the tool as the policy describes it.
+            rule: the rule to run (its arguments, target, timeout, whether it is lossless).
+            source: the file to convert (a private copy: the tool may not change the original).
+            source_puid: the source's format as the catalog records it.
+            output: where the tool writes its output; its directory exists and is private.
+
+        Returns:
+            The output's format and the property comparison (the caller decides whether to keep it).
+
+        Raises:
+            ConversionFailed: the tool failed, timed out or wrote nothing, or a file could not be
+                read for the comparison; the message names the file and the reason.
+        """
         ...

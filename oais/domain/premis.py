@@ -31,6 +31,7 @@ class EventType(StrEnum):
     REPLICATION = "replication"
     RECOVERY = "recovery"  # a bad copy replaced from a good one
     MIGRATION = "migration"
+    NORMALIZATION = "normalization"  # a preservation copy made at ingest
     DISSEMINATION = "dissemination"
     DELETION = "deletion"
     DEACCESSION = "deaccession"
@@ -57,6 +58,7 @@ _EVENT_CODES = {
     EventType.REPLICATION: "rep",
     EventType.RECOVERY: "rec",
     EventType.MIGRATION: "mig",
+    EventType.NORMALIZATION: "nor",
     EventType.DISSEMINATION: "dis",
     EventType.DELETION: "del",
     EventType.DEACCESSION: "dea",

@@ -27,6 +27,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -98,6 +99,10 @@ catalog_app = typer.Typer(help="The catalog database.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 audit_app = typer.Typer(help="Fixity audits of every copy (see policies/audit.toml).", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+plan_app = typer.Typer(help="Preservation planning (see policies/formats.toml).", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+migrate_app = typer.Typer(help="Format migration by reviewed plans.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -687,7 +692,8 @@ def formats_report(
     formats at risk or obsolete first, then those the policy does not rate; then the tools its rules
     need that are not installed here.
 
-    Exit code 1 if formats at risk or obsolete are held (they are due for migration).
+    Exit code 1 if files in formats with a preservation rule are not migrated yet (see
+    `oais plan migrations`); the originals of migrated files stay held, and are not counted then.
     """
     from oais.adapters.format_tools import missing_tools
     from oais.adapters.policy_files import load_format_policy
@@ -703,7 +709,7 @@ def formats_report(
         else:
             out.print(f"format policy {report.policy}", markup=False)
             for ln in report.lines:
-                todo = f"; migrate {ln.migration}" if ln.migration else ""
+                todo = f"; migrate {ln.migration}: {ln.unmigrated} not migrated yet" if ln.migration else ""
                 out.print(
                     f"{ln.status.upper()}: {ln.puid or '-'} {ln.name}: {ln.files} files, "
                     f"{_size(ln.bytes)}, {ln.aips} AIPs{todo}",
@@ -711,7 +717,145 @@ def formats_report(
                 )
             for tool in report.missing_tools:
                 out.print(f"TOOL MISSING: {tool}", markup=False)
-        if report.at_risk:
+        if report.due:
+            raise typer.Exit(EXIT_REJECTED)
+
+
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option("--policy", help="the format policy file (default: formats.toml in the policies folder)"),
+]
+
+
+@plan_app.command("migrations")
+def plan_migrations(
+    policy: PolicyOption = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the plan to this file (without it: a dry run, nothing written)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Plan the migrations the format policy asks for: every file of every AIP's newest version
+    whose format has a preservation rule and is not migrated yet, with totals by format.
+
+    The plan is a JSON file to review, edit (drop lines) and approve before
+    `oais migrate apply PLAN`. Without --out nothing is written.
+    """
+    from oais.adapters.format_tools import require_tools
+    from oais.adapters.plan_files import write_plan
+    from oais.adapters.policy_files import load_format_policy
+    from oais.bootstrap import format_catalog
+    from oais.domain.formats import Purpose
+    from oais.domain.migration import MigrationPlan
+    from oais.preservation_planning.migration import PlanTotals, planned_aips
+
+    with _handled(as_json):
+        settings = load_settings()
+        rules = load_format_policy(policy or settings.policies)
+        require_tools(rules, [Purpose.PRESERVATION])
+        totals = PlanTotals()
+        created = datetime.now(UTC)
+
+        def header() -> MigrationPlan:
+            return MigrationPlan(
+                created=created,
+                policy=rules.reference,
+                files=totals.files,
+                bytes=totals.bytes,
+                totals=totals.lines(rules),
+            )
+
+        aips = planned_aips(rules, format_catalog(settings), totals)
+        if out_path is not None:
+            write_plan(out_path, aips, header)
+            plan = header()
+        elif as_json:
+            listed = list(aips)
+            _emit_json({**header().model_dump(mode="json", exclude={"aips"}), "aips": listed})
+            return
+        else:
+            for _ in aips:
+                pass
+            plan = header()
+        if as_json:
+            _emit_json({**plan.model_dump(mode="json", exclude={"aips"}), "out": str(out_path)})
+            return
+        out.print(
+            f"format policy {plan.policy}: {plan.files} files, {_size(plan.bytes)} "
+            f"in {totals.aips} AIPs to migrate",
+            markup=False,
+        )
+        for t in plan.totals:
+            out.print(
+                f"  {t.source_puid} {t.source_name}: {t.files} files, {_size(t.bytes)}, {t.aips} AIPs; "
+                f"{t.action} to {t.target_puid} with {t.tool}",
+                markup=False,
+            )
+        if out_path is None:
+            out.print("dry run: nothing written (--out FILE writes the plan)", markup=False)
+        else:
+            out.print(
+                f"plan written to {out_path}; review it, drop the lines not to do, then: "
+                f"oais migrate apply {out_path}",
+                markup=False,
+            )
+
+
+@migrate_app.command("apply")
+def migrate_apply(
+    plan_path: Annotated[Path, typer.Argument(help="The reviewed plan (from `oais plan migrations --out`).")],
+    policy: PolicyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Apply a reviewed migration plan: for each AIP, run the tools, check each output's format
+    and significant properties, and write a new AIP version holding the migrated files beside the
+    originals. A failed AIP gets nothing written and is reported; the others go on.
+
+    The whole plan is checked first: a line naming an unknown AIP, file or format refuses the plan
+    (exit 1) and nothing is done. Exit code 1 also if an AIP failed. Applying a plan again does
+    nothing for the files already migrated.
+    """
+    from oais.adapters.format_tools import require_tools
+    from oais.adapters.plan_files import read_plan
+    from oais.adapters.policy_files import load_format_policy
+    from oais.bootstrap import migration_service
+    from oais.domain.formats import Purpose
+    from oais.preservation_planning.migration import plan_tools
+
+    with _handled(as_json):
+        settings = load_settings()
+        rules = load_format_policy(policy or settings.policies)
+        plan = read_plan(plan_path)
+        with _services() as services:
+            service = migration_service(services)
+            checked = service.check(plan, rules, str(plan_path))
+            require_tools(rules, [Purpose.PRESERVATION], only=plan_tools(checked))
+
+            def started(aip_id: str) -> None:
+                if not as_json:
+                    err.print(f"migrating AIP {aip_id}", markup=False)
+
+            report = service.apply(checked, rules, started)
+        if as_json:
+            _emit_json({"failed": len(report.failed), **report.model_dump(mode="json")})
+        else:
+            for a in report.aips:
+                label = {"migrated": "MIGRATED", "nothing to do": "NOTHING TO DO", "failed": "FAILED"}[
+                    a.status
+                ]
+                what = (
+                    f"version {a.version} written"
+                    if a.status == "migrated"
+                    else f"version {a.version} unchanged"
+                )
+                out.print(f"{label}: AIP {a.aip_id}: {what}", markup=False)
+                if a.reason:
+                    out.print(f"  reason: {a.reason}", markup=False)
+                for f in a.files:
+                    detail = f": {f.detail}" if f.detail else ""
+                    out.print(f"  {f.status}: {f.path} -> {f.output}{detail}", markup=False)
+        if report.failed:
             raise typer.Exit(EXIT_REJECTED)
 
 

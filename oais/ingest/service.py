@@ -18,7 +18,8 @@ run verifies, completes at the other locations and indexes. The SIP is only ever
 
 from __future__ import annotations
 
-import hashlib
+import posixpath
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,12 +29,15 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from oais.archival_storage.layout import PREMIS, version_prefix
+from oais.archival_storage.bag_writing import write_version_bag
+from oais.archival_storage.layout import version_prefix
 from oais.archival_storage.service import ArchivalStorage
 from oais.domain.bag import BagStructure
-from oais.domain.errors import SipRejected, StorageError
+from oais.domain.errors import SipRejected, StorageError, ToolError
 from oais.domain.fixity import DigestAlgorithm
+from oais.domain.formats import FormatPolicy, Rule
 from oais.domain.issues import Issue, errors, issue, warnings
+from oais.domain.migration import Conversion, ConversionRecord, derived_file, output_path, refusal
 from oais.domain.packages import (
     Aip,
     AipRecord,
@@ -52,6 +56,7 @@ from oais.domain.ports import (
     Clock,
     CopiedFile,
     CopyItem,
+    FormatConverter,
     PayloadCopier,
     PremisCodec,
     ScratchSpace,
@@ -133,8 +138,11 @@ class IngestService:
         clock: Clock,
         policy: IngestPolicy,
         software: Agent,
+        formats: FormatPolicy | None = None,
+        converter: Callable[[], FormatConverter] | None = None,
     ) -> None:
-        """Wire the service to its ports (see ``oais.bootstrap``)."""
+        """Wire the service to its ports (see ``oais.bootstrap``); with ``formats`` asking for
+        normalisation at ingest, ``converter`` makes the converter that runs its rules."""
         self._reader = sip_reader
         self._bag_files = bag_files
         self._copier = copier
@@ -146,6 +154,8 @@ class IngestService:
         self._clock = clock
         self._policy = policy
         self._software = software
+        self._formats = formats
+        self._converter = converter
         self._archive = Agent(
             identifier=f"organization:{policy.archive_name}",
             name=policy.archive_name,
@@ -298,6 +308,10 @@ class IngestService:
                 type=AgentType.ORGANIZATION,
                 note="producer of the submission information package",
             )
+            record = ConversionRecord(
+                aip_id, 1, self._software, self._formats.reference if self._formats else ""
+            )
+            self._normalise(files, data_dir, record, found, progress)
             tool_agents = _tool_agents(files)
             events = self._events(
                 aip_id,
@@ -310,25 +324,30 @@ class IngestService:
                 now,
                 producer_agent,
                 tool_agents,
+                record.events,
             )
-            agents = [self._software, self._archive, producer_agent, *tool_agents]
-            representation_id = f"{aip_id}/v1"
+            tool_names = {a.identifier for a in tool_agents}
+            agents = [
+                self._software,
+                self._archive,
+                producer_agent,
+                *tool_agents,
+                *(a for a in record.agents if a.identifier not in tool_names),
+            ]
 
             progress.phase("writing metadata")
-            premis_path = staging.path / PREMIS
-            premis_path.parent.mkdir(parents=True, exist_ok=True)
-            with self._premis.writer(premis_path, aip, 1, representation_id) as doc:
-                for f in files:
-                    doc.add_file(f)
-                doc.add_events(events)
-                doc.add_agents(agents)
-            record = self._policy.record_algorithm
-            self._codec.write_tags(
+            write_version_bag(
                 staging.path,
-                _payload_for_manifest(
-                    files, _digest_file(premis_path, record), premis_path.stat().st_size, record
-                ),
-                _bag_info(aip, self._software, now),
+                aip=aip,
+                version=1,
+                files=files,
+                events=events,
+                agents=agents,
+                premis=self._premis,
+                codec=self._codec,
+                record=self._policy.record_algorithm,
+                software=self._software,
+                now=now,
             )
 
             self._check_staged(staging.path)
@@ -359,6 +378,79 @@ class IngestService:
                 )
                 uow.commit()
         return self._result(version, "stored", found, copies)
+
+    def _normalise(
+        self,
+        files: list[FileEntry],
+        data_dir: Path,
+        record: ConversionRecord,
+        found: list[Issue],
+        progress: IngestProgress,
+    ) -> None:
+        """Add a preservation copy of each file in a format to migrate, if the format policy asks for
+        normalisation at ingest: same rules, same checks as ``oais migrate apply``.
+
+        A conversion that fails or loses a significant property keeps nothing: the original alone
+        is stored, with a warning (FMT-W003) and a failed ``normalization`` event.
+
+        Raises:
+            ToolError: a tool the rules need is not installed (naming its Debian package); nothing
+                is stored.
+        """
+        policy = self._formats
+        if policy is None or not policy.normalize_at_ingest or self._converter is None:
+            return
+        todo = [
+            (f, rule)
+            for f in files
+            if f.stored_path is None
+            and f.format.puid is not None
+            and (rules := policy.formats.get(f.format.puid)) is not None
+            and (rule := rules.preservation) is not None
+        ]
+        if not todo:
+            return
+        converter = self._converter()
+        if missing := converter.missing_tools(policy, {rule.tool for _, rule in todo}):
+            raise ToolError(
+                f"format policy {policy.reference} (normalisation at ingest): " + "; ".join(missing)
+            )
+        progress.phase("normalising")
+        taken = {f.path for f in files}
+        objects = data_dir / OBJECTS
+        with self._scratch.staging() as work:
+            for n, (f, rule) in enumerate(todo):
+                started = self._clock.now()
+                out_path = output_path(f.path, rule.extension, taken)
+                taken.add(out_path)
+                source = work.path / str(n) / "source" / posixpath.basename(f.path)
+                output = work.path / str(n) / "output" / posixpath.basename(out_path)
+                source.parent.mkdir(parents=True)
+                output.parent.mkdir(parents=True)
+                # The tool works on a copy: what it does to its input never reaches the bag.
+                shutil.copyfile(objects / f.path, source)
+                why: str | None
+                try:
+                    c = self._run(converter, policy, rule, source, f.format.puid or "", output)
+                except ToolError as exc:
+                    why = str(exc)
+                else:
+                    why = refusal(c, rule)
+                if why is not None:
+                    record.failed(EventType.NORMALIZATION, started, f, rule, why)
+                    found.append(issue("FMT-W003", f.path, f"no preservation copy made at ingest: {why}"))
+                    continue
+                entry = derived_file(out_path, f.path, c)
+                (objects / out_path).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(output, objects / out_path)
+                files.append(entry)
+                record.kept(EventType.NORMALIZATION, started, f, entry, rule, c)
+
+    @staticmethod
+    def _run(
+        converter: FormatConverter, policy: FormatPolicy, rule: Rule, source: Path, puid: str, output: Path
+    ) -> Conversion:
+        return converter.convert(rule.tool, policy.tools[rule.tool], rule, source, puid, output)
 
     def _file_entry(
         self, copied: CopiedFile, bag_root: str | None, cache: dict[FormatFacts, FormatFacts]
@@ -529,6 +621,7 @@ class IngestService:
         now: datetime,
         producer: Agent,
         tools: Sequence[Agent],
+        normalised: Sequence[Event] = (),
     ) -> list[Event]:
         ours = AgentLink(agent=self._software.identifier, role=AgentRole.EXECUTING_PROGRAM)
         archive = AgentLink(agent=self._archive.identifier, role=AgentRole.IMPLEMENTER)
@@ -591,6 +684,7 @@ class IngestService:
                 [ours, *tool_links],
                 Outcome.SUCCESS if "unidentified" not in puids else Outcome.WARNING,
             ),
+            *normalised,
             event(
                 EventType.ACCESSION,
                 now,
@@ -644,30 +738,3 @@ def _tool_agents(files: Iterable[FileEntry]) -> list[Agent]:
 
 def _is_fits(f: FileEntry) -> bool:
     return f.format.mime_type == "application/fits"
-
-
-def _digest_file(path: Path, algorithm: DigestAlgorithm) -> str:
-    # The record algorithm is a hashlib algorithm (the policy refuses xxh3 as digest of record).
-    h = hashlib.new(algorithm.value)
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _payload_for_manifest(
-    files: Sequence[FileEntry], premis_digest: str, premis_size: int, record: DigestAlgorithm
-) -> Iterable[tuple[str, int, dict[DigestAlgorithm, str]]]:
-    for f in files:
-        yield f.bag_path, f.size, {record: f.digests[record]}
-    yield PREMIS, premis_size, {record: premis_digest}
-
-
-def _bag_info(aip: Aip, software: Agent, now: datetime) -> list[tuple[str, str]]:
-    return [
-        ("Source-Organization", aip.producer),
-        ("External-Identifier", aip.aip_id),
-        ("External-Description", aip.title),
-        ("Bagging-Date", now.date().isoformat()),
-        ("Bag-Software-Agent", f"{software.name} {software.version}"),
-    ]

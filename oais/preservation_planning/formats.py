@@ -31,8 +31,11 @@ class FormatLine(BaseModel):
     files: int
     bytes: int
     aips: int
-    #: The preservation rule in a few words ("to fmt/13 with pillow"), empty if there is none.
+    #: The preservation rule in a few words ("to fmt/11 with pillow"), empty if there is none.
     migration: str = ""
+    #: Files of the AIPs' newest versions in this format that are not migrated yet (formats with a
+    #: preservation rule; 0 for the others).
+    unmigrated: int = 0
 
 
 class FormatReport(BaseModel):
@@ -48,6 +51,11 @@ class FormatReport(BaseModel):
         """The formats the policy marks at risk or obsolete."""
         return [ln for ln in self.lines if ln.status in (FormatStatus.AT_RISK, FormatStatus.OBSOLETE)]
 
+    @property
+    def due(self) -> list[FormatLine]:
+        """The formats with files still to migrate."""
+        return [ln for ln in self.lines if ln.unmigrated]
+
 
 def format_report(
     policy: FormatPolicy, catalog: FormatCatalog, missing_tools: list[str] | None = None
@@ -55,6 +63,7 @@ def format_report(
     """Rate every format the catalog holds against ``policy``; ``missing_tools`` (see
     :func:`oais.adapters.format_tools.missing_tools`) goes into the report as it is."""
     lines = []
+    unmigrated = catalog.unmigrated(p for p, r in policy.formats.items() if r.preservation is not None)
     for h in catalog.holdings():
         rules = policy.formats.get(h.puid) if h.puid else None
         if h.puid is None:
@@ -73,6 +82,7 @@ def format_report(
                 bytes=h.bytes,
                 aips=h.aips,
                 migration="" if rule is None else f"to {rule.target} with {rule.tool}",
+                unmigrated=unmigrated.get(h.puid, 0) if h.puid is not None else 0,
             )
         )
     lines.sort(key=lambda ln: (_ORDER[ln.status], -ln.bytes, ln.puid or ""))

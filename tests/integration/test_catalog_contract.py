@@ -267,6 +267,35 @@ def test_a_committed_version_reads_back_exactly(catalog: UnitOfWorkFactory) -> N
     assert got.agents == [SOFTWARE, ORGANISATION]
 
 
+def test_a_migrated_file_reads_back_with_the_file_it_was_derived_from(catalog: UnitOfWorkFactory) -> None:
+    tiff = FormatFacts(
+        puid="fmt/353",
+        name="Tagged Image File Format",
+        mime_type="image/tiff",
+        basis="signature",
+        tool="fido",
+    )
+    first = make_record(
+        version=1, files=[file_entry("raw/cube.fits", 2880, FITS), file_entry("notes.xyz", 7)]
+    )
+    # Version 2 keeps every file of version 1 (stored with it) and adds one made from the cube.
+    reused = [f.model_copy(update={"stored_version": 1}) for f in first.files]
+    migrated = file_entry("raw/cube.tif", 4096, tiff).model_copy(update={"derived_from": "raw/cube.fits"})
+    second = make_record(version=2, files=[*reused, migrated])
+    commit(catalog, first, second)
+
+    got = read(catalog, "aip-1", 2)
+
+    assert got == second
+    assert got is not None
+    assert [(f.path, f.derived_from) for f in got.files] == [
+        ("raw/cube.fits", None),
+        ("notes.xyz", None),
+        ("raw/cube.tif", "raw/cube.fits"),
+    ]
+    assert read(catalog, "aip-1", 1) == first
+
+
 def test_times_come_back_time_zone_aware_in_utc(catalog: UnitOfWorkFactory) -> None:
     record = make_record(created=datetime(2024, 1, 31, 23, 30, tzinfo=CEST))
     commit(catalog, record)
@@ -390,8 +419,22 @@ def test_a_reused_event_identifier_is_refused(catalog: UnitOfWorkFactory) -> Non
         ({"agents": [SOFTWARE]}, "names agent 'organization:IAS / OMEGA team', not in the record"),
         ({"files": [FileEntry(path="a", size=1, digests={}, format=TEXT)]}, "no digest"),
         ({"files": [file_entry("same"), file_entry("same")]}, "'same' is listed 2 times"),
+        (
+            {
+                "files": [
+                    file_entry("a.fits"),
+                    file_entry("a.tif").model_copy(update={"derived_from": "b.fits"}),
+                ]
+            },
+            r"1 file\(s\) are derived from a path no other file of the version has, "
+            "first 'a.tif' from 'b.fits'",
+        ),
+        (
+            {"files": [file_entry("a.fits").model_copy(update={"derived_from": "a.fits"})]},
+            "derived from a path no other file of the version has, first 'a.fits' from 'a.fits'",
+        ),
     ],
-    ids=["unknown-agent", "no-digest", "duplicate-path"],
+    ids=["unknown-agent", "no-digest", "duplicate-path", "unknown-source", "own-source"],
 )
 def test_an_inconsistent_record_is_refused(
     catalog: UnitOfWorkFactory, change: dict[str, object], message: str

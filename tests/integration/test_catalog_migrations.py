@@ -164,9 +164,13 @@ def migrate(url: str, revision: str, *, down: bool = False) -> None:
 
 def add_at_revision_0001(url: str, *records: AipRecord) -> None:
     """Write versions as the previous release did: the same rows, with the store's path as location."""
+    # Revision 0001 has no files.stored_version (added by 0003) nor files.derived_from (0004).
+    add_without(url, {"stored_version", "derived_from"}, *records)
+
+
+def add_without(url: str, later: set[str], *records: AipRecord) -> None:
+    """Write versions with the file columns ``later`` left out (a revision before they were added)."""
     engine = make_engine(url)
-    # Revision 0001 has no files.stored_version (added by 0003): write the rows without it.
-    later = {"stored_version"}
     original = repository_module._file_row
     repository_module._file_row = lambda v, f: {k: x for k, x in original(v, f).items() if k not in later}
     try:
@@ -267,7 +271,8 @@ def test_downgrade_to_0001_drops_the_new_tables_and_keeps_the_prefixes(empty_dat
             "audit_findings",
             "audit_sweeps",
         }
-        assert "stored_version" not in {c["name"] for c in inspect(engine).get_columns("files")}
+        columns = {c["name"] for c in inspect(engine).get_columns("files")}
+        assert "stored_version" not in columns and "derived_from" not in columns
         with engine.connect() as connection:
             assert connection.execute(text("SELECT location FROM aip_versions")).scalar() == "aips/aip-1/v1"
     finally:
@@ -285,3 +290,55 @@ def test_downgrade_to_0001_drops_the_new_tables_and_keeps_the_prefixes(empty_dat
         location="local", stored=version.created, verified=version.created, objects=4 + 5, bytes=version.bytes
     )
     assert at_local == [("aip-1", 1, again)]
+
+
+def test_a_catalog_of_revision_0003_gets_derived_from_empty_and_its_partial_index(
+    empty_database: str,
+) -> None:
+    migrate(empty_database, "0003")
+    record = make_record("aip-1")
+    add_without(empty_database, {"derived_from"}, record)
+
+    upgrade(empty_database)
+
+    catalog = sql_unit_of_work_factory(empty_database)
+    try:
+        with catalog() as uow:
+            got = uow.aips.get("aip-1")
+    finally:
+        catalog.dispose()
+    # Every file stored before 0004 was received from its producer.
+    assert got == record
+    assert got is not None and all(f.derived_from is None for f in got.files)
+    engine = make_engine(empty_database)
+    try:
+        indexes = {i["name"]: i for i in inspect(engine).get_indexes("files")}
+        index = indexes["ix_files_version_id_derived_from"]
+        assert index["column_names"] == ["version_id", "derived_from"]
+        with engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                definition = connection.execute(
+                    text("SELECT sql FROM sqlite_master WHERE name = 'ix_files_version_id_derived_from'")
+                ).scalar()
+            else:
+                definition = connection.execute(
+                    text(
+                        "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_files_version_id_derived_from'"
+                    )
+                ).scalar()
+        # Partial: the files received from a producer take no room in it.
+        assert definition is not None and "derived_from IS NOT NULL" in definition
+    finally:
+        engine.dispose()
+
+    migrate(empty_database, "0003", down=True)
+
+    engine = make_engine(empty_database)
+    try:
+        assert "derived_from" not in {c["name"] for c in inspect(engine).get_columns("files")}
+        assert "ix_files_version_id_derived_from" not in {
+            i["name"] for i in inspect(engine).get_indexes("files")
+        }
+    finally:
+        engine.dispose()
+    assert current_revision(empty_database) == "0003"

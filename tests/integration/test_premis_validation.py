@@ -115,6 +115,23 @@ def test_whole_document_validates_with_lxml_directly(document: Path) -> None:
     assert schema.validate(etree.parse(str(document))), schema.error_log
 
 
+def test_a_derived_file_keeps_the_document_valid_premis_3(codec: PremisXmlCodec, tmp_path: Path) -> None:
+    path = tmp_path / "premis.xml"
+    # Made from an awkward name: the derivation relationship follows the structural one.
+    derived = _entry("ü/ñ 日本.tif").model_copy(update={"derived_from": "ü/ñ 日本.fits"})
+    with codec.writer(path, AIP, 2, "obs-2024-001/v2") as doc:
+        for name in AWKWARD:
+            doc.add_file(_entry(name))
+        doc.add_file(derived)
+        doc.add_events(EVENTS)
+        doc.add_agents(AGENTS)
+    schema = etree.XMLSchema(etree.parse(str(SCHEMAS / "premis-3.0.xsd")))
+
+    assert codec.validate(path) == []
+    assert schema.validate(etree.parse(str(path))), schema.error_log
+    assert codec.read(path)[0][-1] == derived
+
+
 def test_broken_element_is_named_with_its_line(codec: PremisXmlCodec, document: Path) -> None:
     text = document.read_text(encoding="utf-8")
     text = text.replace("<premis:size>10</premis:size>", "<premis:size>ten</premis:size>", 1)

@@ -25,7 +25,7 @@ def shipped() -> dict[str, Any]:
 
 def test_the_shipped_policy_rates_what_the_data_centre_holds() -> None:
     policy = load_format_policy(REPO / "policies")
-    assert policy.reference == "formats@1"
+    assert policy.reference == "formats@2"
     status = {puid: r.status for puid, r in policy.formats.items()}
     preferred = ["x-fmt/383", "fmt/95", "fmt/354", "fmt/477", "fmt/353", "fmt/13", "x-fmt/18", "x-fmt/111"]
     assert {status[p] for p in preferred} == {FormatStatus.PREFERRED}
@@ -33,12 +33,12 @@ def test_the_shipped_policy_rates_what_the_data_centre_holds() -> None:
     migrations = {puid: (r.target, r.tool) for puid, r in policy.to_migrate().items()}
     for bmp_or_gif in ("fmt/116", "fmt/119", "fmt/3", "fmt/4"):
         assert status[bmp_or_gif] is FormatStatus.AT_RISK
-        assert migrations[bmp_or_gif] == ("fmt/13", "pillow")  # to PNG
+        assert migrations[bmp_or_gif] == ("fmt/11", "pillow")  # to PNG
     assert migrations["x-fmt/408"] == ("fmt/477", "ghostscript")  # PostScript to PDF/A-2b
     # Access derivatives: a PNG preview of FITS images, a JPEG of TIFF.
     fits_access = policy.formats["x-fmt/383"].access
     tiff_access = policy.formats["fmt/353"].access
-    assert fits_access is not None and fits_access.target == "fmt/13"
+    assert fits_access is not None and fits_access.target == "fmt/11"
     assert tiff_access is not None and (tiff_access.target, tiff_access.tool) == ("fmt/43", "imagemagick")
 
 
@@ -120,7 +120,7 @@ def test_require_tools_fails_before_anything_runs(tmp_path: Path) -> None:
     data = shipped()
     data["tools"]["ghostscript"]["command"] = "no-such-ghostscript"
     policy = FormatPolicy.model_validate(data)
-    with pytest.raises(ToolError, match=r"^format policy formats@1: tool 'ghostscript': command "):
+    with pytest.raises(ToolError, match=r"^format policy formats@2: tool 'ghostscript': command "):
         require_tools(policy, [Purpose.PRESERVATION])
 
 

@@ -237,6 +237,78 @@ def test_file_object_elements_follow_the_schema_sequence(codec: PremisXmlCodec, 
     ) == (REPRESENTATION)
 
 
+TIFF = FormatFacts(
+    puid="fmt/353",
+    name="Tagged Image File Format",
+    mime_type="image/tiff",
+    basis="signature",
+    tool="fido 1.6.1 (PRONOM v109)",
+)
+#: Made from FILES[0] by a format migration: its awkward name must come back through the relationship.
+DERIVED = _file("images/m31 été/naïve & <odd> 100%.tif", fmt=TIFF).model_copy(
+    update={"derived_from": FILES[0].path}
+)
+
+
+def test_a_derived_file_names_its_source_and_reads_back(codec: PremisXmlCodec, tmp_path: Path) -> None:
+    path = _write(codec, tmp_path / "premis.xml", files=[*FILES, DERIVED])
+
+    files, _, _ = codec.read(path)
+
+    assert files == [*FILES, DERIVED]
+    assert files[-1].derived_from == FILES[0].path
+    assert [f.derived_from for f in files[:-1]] == [None] * len(FILES)
+    root = etree.parse(str(path)).getroot()
+    derived = root[2 + len(FILES)]
+    assert [c.tag.removeprefix(P) for c in derived] == [
+        "objectIdentifier",
+        "objectCharacteristics",
+        "originalName",
+        "relationship",
+        "relationship",
+    ]
+    derivation = derived.findall(f"{P}relationship")[1]
+    rel_type = derivation.find(f"{P}relationshipType")
+    subtype = derivation.find(f"{P}relationshipSubType")
+    assert rel_type is not None and subtype is not None
+    assert (rel_type.text, rel_type.get("authority"), rel_type.get("authorityURI")) == (
+        "derivation",
+        "relationshipType",
+        "http://id.loc.gov/vocabulary/preservation/relationshipType",
+    )
+    assert (subtype.text, subtype.get("authority"), subtype.get("authorityURI")) == (
+        "has source",
+        "relationshipSubType",
+        "http://id.loc.gov/vocabulary/preservation/relationshipSubType",
+    )
+    # The source's object identifier, as its own file object carries it.
+    assert derivation.findtext(f"{P}relatedObjectIdentifier/{P}relatedObjectIdentifierType") == "local"
+    assert (
+        derivation.findtext(f"{P}relatedObjectIdentifier/{P}relatedObjectIdentifierValue")
+        == FILES[0].bag_path
+        == root[2].findtext(f"{P}objectIdentifier/{P}objectIdentifierValue")
+    )
+
+
+def test_a_derivation_source_outside_the_payload_is_an_error_with_its_line(
+    codec: PremisXmlCodec, tmp_path: Path
+) -> None:
+    path = _write(codec, tmp_path / "premis.xml", files=[*FILES, DERIVED])
+    text = path.read_text(encoding="utf-8")
+    derivation = text.index(">derivation</premis:relationshipType>")
+    line = text[: text.rindex("<premis:relationship>", 0, derivation)].count("\n") + 1
+    start = text.index("<premis:relatedObjectIdentifierValue>", derivation)
+    end = text.index("</premis:relatedObjectIdentifierValue>", start)
+    value = "<premis:relatedObjectIdentifierValue>data/metadata/premis.xml"
+    path.write_text(text[:start] + value + text[end:], encoding="utf-8")
+
+    with pytest.raises(
+        StorageError,
+        match=rf"line {line}: derivation source 'data/metadata/premis.xml' is not a payload file",
+    ):
+        codec.read(path)
+
+
 def test_vocabulary_terms_carry_their_id_loc_gov_uris(codec: PremisXmlCodec, tmp_path: Path) -> None:
     root = etree.parse(str(_write(codec, tmp_path / "premis.xml"))).getroot()
 

@@ -1,13 +1,21 @@
-"""Holdings by format, from the catalog: one grouped query, whatever the number of files."""
+"""Holdings by format and the files to migrate, from the catalog: one query each, whatever the
+number of files."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, distinct, func, select
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, Select, distinct, exists, func, select, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 
 from oais.adapters.catalog.rows import AipVersionRow, FileRow, table
 from oais.domain.errors import CatalogError
 from oais.domain.formats import FormatHolding
+from oais.domain.migration import Candidate
+
+#: Rows fetched from the database at a time while a plan is streamed.
+_CHUNK = 10_000
 
 
 class SqlFormatCatalog:
@@ -47,3 +55,91 @@ class SqlFormatCatalog:
             FormatHolding(puid=puid, name=name or "", files=files, bytes=int(size), aips=aips)
             for puid, name, files, size, aips in rows
         ]
+
+    def candidates(self, puids: Iterable[str]) -> Iterator[Candidate]:
+        """The files in formats ``puids`` of every AIP's newest version that no file of that version
+        derives from yet, by AIP id and path: one query, streamed in chunks.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        wanted = sorted(set(puids))
+        if not wanted:
+            return
+        f = table(FileRow)
+        v = table(AipVersionRow)
+        newer = v.alias("newer")
+        derived = f.alias("derived")
+        query = (
+            select(v.c.aip_id, v.c.version, f.c.path, f.c.size, f.c.sha256, f.c.format_puid)
+            .join(v, v.c.id == f.c.version_id)
+            .where(f.c.format_puid.in_(wanted))
+            .where(~exists().where(newer.c.aip_id == v.c.aip_id, newer.c.version > v.c.version))
+            .where(
+                ~exists().where(derived.c.version_id == f.c.version_id, derived.c.derived_from == f.c.path)
+            )
+            .order_by(v.c.aip_id, f.c.path)
+        )
+        try:
+            with self._engine.connect() as connection:
+                result = connection.execution_options(stream_results=True, yield_per=_CHUNK).execute(query)
+                for rows in result.partitions():
+                    for aip_id, version, path, size, sha256, puid in rows:
+                        yield Candidate(aip_id, version, path, size, sha256 or "", puid)
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"cannot read the files to migrate: {exc}") from exc
+
+    def unmigrated(self, puids: Iterable[str]) -> dict[str, int]:
+        """How many files of :meth:`candidates` there are per PUID (one grouped query).
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        wanted = sorted(set(puids))
+        if not wanted:
+            return {}
+        f = table(FileRow)
+        query = _unmigrated(select(f.c.format_puid, func.count()), wanted).group_by(f.c.format_puid)
+        try:
+            with self._engine.connect() as connection:
+                return {puid: n for puid, n in connection.execute(query)}
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"cannot count the files to migrate: {exc}") from exc
+
+    def existing_paths(self, keys: Sequence[tuple[str, int, str]]) -> set[tuple[str, int, str]]:
+        """Those of ``keys`` (AIP id, version, file path) that name a file the catalog holds: one
+        query per thousand keys.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        f = table(FileRow)
+        v = table(AipVersionRow)
+        found: set[tuple[str, int, str]] = set()
+        try:
+            with self._engine.connect() as connection:
+                for start in range(0, len(keys), 1_000):
+                    chunk = keys[start : start + 1_000]
+                    query = (
+                        select(v.c.aip_id, v.c.version, f.c.path)
+                        .join(v, v.c.id == f.c.version_id)
+                        .where(tuple_(v.c.aip_id, v.c.version, f.c.path).in_(chunk))
+                    )
+                    found.update((a, n, p) for a, n, p in connection.execute(query))
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"cannot look up file names in the catalog: {exc}") from exc
+        return found
+
+
+def _unmigrated(query: Select[Any], puids: list[str]) -> Select[Any]:
+    """``query`` over the files in formats ``puids`` of every AIP's newest version that no file of
+    that version derives from."""
+    f, v = table(FileRow), table(AipVersionRow)
+    newer, derived = v.alias("newer"), f.alias("derived")
+    return (
+        query.select_from(f)
+        .join(v, v.c.id == f.c.version_id)
+        .where(f.c.format_puid.in_(puids))
+        .where(~exists().where(newer.c.aip_id == v.c.aip_id, newer.c.version > v.c.version))
+        .where(~exists().where(derived.c.version_id == f.c.version_id, derived.c.derived_from == f.c.path))
+    )

@@ -16,7 +16,7 @@ from datetime import datetime
 from oais.domain.errors import CatalogError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
-from oais.domain.packages import AipRecord, Rejection
+from oais.domain.packages import AipRecord, FileEntry, Rejection
 from oais.domain.premis import Agent, Event
 from oais.domain.storage import Copy, Segment
 
@@ -48,8 +48,8 @@ def check_record(record: AipRecord) -> None:
     Raises:
         CatalogError: naming every problem found (ids that disagree, naive times, a file without
             any digest, counts that do not match the files, duplicate paths, event
-            identifiers, agents or copy locations, an event naming an agent the record does not
-            list).
+            identifiers, agents or copy locations, a file derived from a path no other file of the
+            version has, an event naming an agent the record does not list).
     """
     aip, version = record.aip, record.version
     name = f"AIP {aip.aip_id} version {version.version}"
@@ -69,6 +69,7 @@ def check_record(record: AipRecord) -> None:
             f"{len(missing)} file(s) have no digest (fixity could never be checked), first {missing[0]!r}"
         )
     problems += _duplicates("file path", (f.path for f in record.files))
+    problems += _derivation_problems(record.files)
     problems += _event_problems(record.events, record.agents, "the record")
     problems += _duplicates("copy location", (c.location for c in record.copies))
     for copy in record.copies:
@@ -157,6 +158,23 @@ def _event_problems(events: Sequence[Event], agents: Sequence[Agent], where: str
             if link.agent not in listed:
                 problems.append(f"event {event.identifier} names agent {link.agent!r}, not in {where}")
     return problems
+
+
+def _derivation_problems(files: Sequence[FileEntry]) -> list[str]:
+    # A derivation names a file of the same version (the source is kept beside what was made from
+    # it); one naming nothing there could never be followed back.
+    derived = [f for f in files if f.derived_from is not None]
+    if not derived:
+        return []
+    paths = {f.path for f in files}
+    orphans = [f for f in derived if f.derived_from == f.path or f.derived_from not in paths]
+    if not orphans:
+        return []
+    first = orphans[0]
+    return [
+        f"{len(orphans)} file(s) are derived from a path no other file of the version has, first "
+        f"{first.path!r} from {first.derived_from!r}"
+    ]
 
 
 def _copy_problems(copy: Copy) -> list[str]:

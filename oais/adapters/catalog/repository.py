@@ -531,6 +531,7 @@ class SqlAipRepository:
                 FileRow.format_issues,
                 FileRow.stored_path,
                 FileRow.stored_version,
+                FileRow.derived_from,
             )
             .where(FileRow.version_id == version_id)
             .order_by(FileRow.id)
@@ -544,6 +545,7 @@ class SqlAipRepository:
             *format_key,
             stored_path,
             stored_version,
+            derived_from,
         ) in self._session.execute(query):
             key = tuple(format_key)
             facts = formats.get(key)
@@ -573,6 +575,7 @@ class SqlAipRepository:
                     format=facts,
                     stored_path=stored_path,
                     stored_version=stored_version,
+                    derived_from=derived_from,
                 )
             )
         return files
@@ -898,4 +901,5 @@ def _file_row(version_id: int, entry: FileEntry) -> dict[str, Any]:
         "format_issues": issues_to_json(facts.issues),
         "stored_path": entry.stored_path,
         "stored_version": entry.stored_version,
+        "derived_from": entry.derived_from,
     }

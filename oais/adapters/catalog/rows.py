@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -131,6 +132,17 @@ class FileRow(Base):
     __table_args__ = (
         UniqueConstraint("version_id", "path"),
         CheckConstraint("size >= 0", name="size_not_negative"),
+        # "Does this version hold a file derived from that path?" in one index lookup. Partial:
+        # nearly every file was received from the producer, and those rows need no entry.
+        Index(
+            None,
+            "version_id",
+            "derived_from",
+            sqlite_where=text("derived_from IS NOT NULL"),
+            postgresql_where=text("derived_from IS NOT NULL"),
+        ),
+        # A migration plan looks up the files of the formats at risk, usually a small share.
+        Index(None, "format_puid"),
     )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
@@ -151,6 +163,9 @@ class FileRow(Base):
     # The earlier version whose objects hold this file (listed in this version's fetch.txt); NULL if
     # the file is stored under its own version.
     stored_version: Mapped[int | None] = mapped_column(Integer)
+    # The path of the file of the same version this one was made from by a migration or
+    # normalisation; NULL for a file received from the producer.
+    derived_from: Mapped[str | None] = mapped_column(Text)
 
 
 class FileDigestRow(Base):

@@ -146,7 +146,28 @@ def _file(element: etree._Element) -> FileEntry:
         size=size,
         digests=digests,
         format=_format(characteristics),
+        derived_from=_source(element),
     )
+
+
+def _source(element: etree._Element) -> str | None:
+    """The path of the file a file object was derived from (its ``has source`` relationship), if any."""
+    sources = [
+        relationship
+        for relationship in element.iterfind(q("relationship"))
+        if _optional_text(relationship, "relationshipType") == vocab.DERIVATION
+        and _optional_text(relationship, "relationshipSubType") == vocab.HAS_SOURCE
+    ]
+    if not sources:
+        return None
+    if len(sources) > 1:
+        raise _Bad(sources[1], "a file object names more than one source it was derived from")
+    related = _identifier(sources[0], "relatedObjectIdentifier")
+    if not related.startswith(vocab.PAYLOAD_PREFIX):
+        raise _Bad(
+            sources[0], f"derivation source {related!r} is not a payload file under {vocab.PAYLOAD_PREFIX}"
+        )
+    return related.removeprefix(vocab.PAYLOAD_PREFIX)
 
 
 def _format(characteristics: etree._Element) -> FormatFacts:

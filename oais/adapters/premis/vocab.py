@@ -66,6 +66,9 @@ STRUCTURAL = "structural"
 INCLUDED_IN = "is included in"
 REPRESENTS = "represents"
 REPRESENTED_BY = "is represented by"
+#: A migrated or normalised file names the file of the same version it was made from.
+DERIVATION = "derivation"
+HAS_SOURCE = "has source"
 
 PRONOM = "PRONOM"
 #: Registry name for the second <format> that carries the MIME type. There is no id.loc.gov term

@@ -79,12 +79,12 @@ class _Emitter:
             self.leaf("significantPropertiesType", prop_type)
             self.leaf("significantPropertiesValue", value)
 
-    def relationship(self, subtype: str, related: str) -> None:
-        """A structural relationship to the object identified by ``related``."""
+    def relationship(self, subtype: str, related: str, rel_type: str = vocab.STRUCTURAL) -> None:
+        """A relationship (structural unless ``rel_type`` says otherwise) to the object ``related``."""
         with self.element("relationship"):
             self.leaf(
                 "relationshipType",
-                vocab.STRUCTURAL,
+                rel_type,
                 {"authority": "relationshipType", "authorityURI": vocab.RELATIONSHIP_TYPE_AUTHORITY},
             )
             self.leaf(
@@ -147,7 +147,8 @@ class PremisXmlDocument:
         """Write one file object.
 
         Args:
-            entry: the payload file; its object identifier is its bag path.
+            entry: the payload file; its object identifier is its bag path. A file derived from
+                another gets a derivation relationship (``has source``) naming that file.
 
         Raises:
             RuntimeError: if events or agents were already written.
@@ -172,6 +173,9 @@ class PremisXmlDocument:
                 self._write_formats(facts)
             out.leaf("originalName", entry.path)
             out.relationship(vocab.INCLUDED_IN, self._representation_id)
+            if entry.derived_from is not None:
+                # The source is a payload file of the same version: its identifier is its bag path.
+                out.relationship(vocab.HAS_SOURCE, vocab.file_object_id(entry.derived_from), vocab.DERIVATION)
 
     def _write_formats(self, facts: FormatFacts) -> None:
         out = self._out

@@ -1,0 +1,945 @@
+"""Migration planning benchmark: ``oais plan migrations`` over a catalog of a million files, in SQLite
+and in PostgreSQL, against the goal of an answer in under 10 seconds.
+
+Run: ``bash ops/bench-plan.sh`` (installs what is needed, makes sure PostgreSQL answers, runs this),
+or ``.venv/bin/python bench/plan_bench.py [--files N] [--per-aip N] [--risk PCT ...]
+[--database sqlite|postgresql ...] [--rounds R] [--quick] [--work DIR] [--json-out FILE]`` with
+``OAIS_BENCH_POSTGRES_URL`` naming a PostgreSQL role that may create databases (default
+``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``).
+
+The catalog: ``--files`` files (default 1,000,000) in AIPs of ``--per-aip`` files (default 100, so
+10,000 AIPs), written straight into a new catalog database (a throw-away PostgreSQL database, or a
+SQLite file: the embedded default) with ``INSERT ... SELECT`` over a generated series. AIP ids are
+UUIDs, as ingest makes them; paths are ``obs-N/img-K.EXT``; sizes from 4 KiB to 16 MiB. A file is at
+risk when ``(n * 37) % 100 < PCT`` (n: its number), so every AIP holds the same share of files at
+risk, spread over the at-risk PUIDs of ``policies/formats.toml`` (BMP fmt/114-119, GIF fmt/3 and
+fmt/4, PostScript x-fmt/406-408, BMP 3.0, GIF 89a and PostScript 3.0 the most common); the others
+are preferred formats (FITS, PNG, text, TIFF, PDF/A, CSV) or unidentified. So that the planning
+query does its whole work:
+
+- every 20th AIP has a second version (its files reused from version 1): only the newest counts;
+- every 200th AIP's second version already holds the migrations of half of its files at risk (a
+  row ``derived_from`` the source's path): those are left out of the plan;
+- every 1,000th AIP already holds a file under the output name of each of its files at risk (the
+  producer sent ``img-3.bmp`` and ``img-3.png``): the plan must choose ``img-3.bmp.png``.
+
+Scenarios: ``--risk`` percentages (default 10 and 100: 100,000 and about a million files in the
+plan, the worst case). Each database and scenario gets a catalog of its own, dropped at the end.
+
+Timed, ``--rounds`` times (default 3), in an order that alternates from round to round:
+
+- **the command**, as a user runs it: ``oais plan migrations --out PLAN --json`` in its own process,
+  wall time from start to exit (Python start, policy, tools check, query, output names, writing and
+  syncing the plan). Goal: median under 10 s. Its result is checked: the files, bytes and AIPs it
+  reports must be those the layout above says, and after the first round the plan file is read back
+  (it must parse as JSON, list each AIP once, list the same number of files, and name the outputs
+  that clash as above): a broken command cannot look fast.
+- for information, in this process: **the query** alone (``SqlFormatCatalog.candidates``, every row
+  fetched) and **the plan lines** (``planned_aips``: the query, the output-name checks and the lines,
+  nothing written); the number of statements sent and the time spent executing the output-name
+  checks; and once, the fixed cost of the command on an empty catalog.
+
+Also reported: the plan file's size, the peak resident memory of the command (``wait4``), and the
+plan of the query (PostgreSQL: ``EXPLAIN (ANALYZE, BUFFERS)``, SQLite: ``EXPLAIN QUERY PLAN``), of
+the candidates query and of the first output-name check. PostgreSQL tables are vacuumed and analysed
+after the fill (the steady state autovacuum reaches); SQLite is not analysed (oais never does it).
+
+The work directory (default: a temporary one under /var/tmp) and the databases are deleted at the
+end, also when the run fails. ``--json-out FILE`` writes every figure as JSON.
+
+When Python runs without writing bytecode (``PYTHONDONTWRITEBYTECODE`` or ``-B``), every command
+would compile oais anew, which an installed deployment never does: the benchmark then restarts itself
+with a private bytecode cache (removed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+POLICIES = REPO / "policies"
+sys.path.insert(0, str(REPO))
+
+GOAL_S = 10.0
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PYCACHE_VAR = "OAIS_PLAN_BENCH_PYCACHE"
+MiB = 1 << 20
+
+#: Every this many AIPs, one has a second version.
+TWO_VERSIONS = 20
+#: Every this many AIPs (a multiple of TWO_VERSIONS), one's second version holds migrations.
+MIGRATED = 200
+#: Every this many AIPs (the first, then one in this many), one holds the output names already.
+CLASH = 1000
+
+#: The at-risk formats the files at risk are spread over (repeats make a format more common).
+RISK_SLOTS = [
+    "fmt/116",
+    "fmt/116",
+    "fmt/116",
+    "fmt/116",
+    "fmt/4",
+    "fmt/4",
+    "fmt/4",
+    "x-fmt/408",
+    "x-fmt/408",
+    "fmt/114",
+    "fmt/115",
+    "fmt/117",
+    "fmt/118",
+    "fmt/119",
+    "fmt/3",
+    "x-fmt/406",
+    "x-fmt/407",
+]
+#: The other files' formats (None: unidentified).
+PREFERRED_SLOTS: list[str | None] = [
+    "x-fmt/383",
+    "x-fmt/383",
+    "x-fmt/383",
+    "x-fmt/383",
+    "x-fmt/383",
+    "fmt/11",
+    "fmt/11",
+    "x-fmt/111",
+    "x-fmt/111",
+    "fmt/353",
+    "fmt/477",
+    "x-fmt/18",
+    None,
+]
+EXTENSIONS = {
+    "fmt/114": "bmp",
+    "fmt/115": "bmp",
+    "fmt/116": "bmp",
+    "fmt/117": "bmp",
+    "fmt/118": "bmp",
+    "fmt/119": "bmp",
+    "fmt/3": "gif",
+    "fmt/4": "gif",
+    "x-fmt/406": "ps",
+    "x-fmt/407": "ps",
+    "x-fmt/408": "ps",
+    "x-fmt/383": "fits",
+    "fmt/11": "png",
+    "x-fmt/111": "txt",
+    "fmt/353": "tif",
+    "fmt/477": "pdf",
+    "x-fmt/18": "csv",
+    None: "dat",
+}
+MIMES = {
+    "bmp": "image/bmp",
+    "gif": "image/gif",
+    "ps": "application/postscript",
+    "fits": "application/fits",
+    "png": "image/png",
+    "txt": "text/plain",
+    "tif": "image/tiff",
+    "pdf": "application/pdf",
+    "csv": "text/csv",
+    "dat": "application/octet-stream",
+}
+
+
+# -- the layout: what is in the catalog, and what the plan must say ----------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    aips: int
+    per: int
+    risk_pct: int
+
+    @property
+    def files(self) -> int:
+        """Files of the first versions (the catalog holds a few more: second versions, migrations)."""
+        return self.aips * self.per
+
+    def at_risk(self, n: int) -> bool:
+        return (n * 37) % 100 < self.risk_pct
+
+    @staticmethod
+    def size(n: int) -> int:
+        return 4096 + (n * 7919) % (16 * MiB)
+
+    def expected(self) -> dict[str, int]:
+        """What a correct plan holds: files, bytes, AIPs, and outputs renamed for a clash."""
+        files = size = aips = clashes = 0
+        for a in range(1, self.aips + 1):
+            migrated = a % MIGRATED == 0
+            clash = a % CLASH == 1
+            planned = 0
+            for k in range(self.per):
+                n = (a - 1) * self.per + k + 1
+                if self.at_risk(n) and not (migrated and k % 2 == 0):
+                    planned += 1
+                    size += self.size(n)
+                    clashes += clash
+            files += planned
+            aips += planned > 0
+        return {"files": files, "bytes": size, "aips": aips, "clashes": clashes}
+
+
+def policy_formats() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """From the format policy: every format's name, and each preservation rule's target and extension."""
+    with open(POLICIES / "formats.toml", "rb") as f:
+        policy = tomllib.load(f)
+    names = {puid: rules["name"] for puid, rules in policy["formats"].items()}
+    rules = {puid: r["preservation"] for puid, r in policy["formats"].items() if "preservation" in r}
+    return names, rules
+
+
+# -- filling a catalog -------------------------------------------------------------------------------
+
+
+class Dialect:
+    """The few expressions that differ between PostgreSQL and SQLite."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pg = name == "postgresql"
+
+    def series(self, n: str) -> str:
+        """A FROM item: the integers 1..n as column ``g`` of ``s``."""
+        if self.pg:
+            return f"generate_series(CAST(1 AS bigint), CAST({n} AS bigint)) AS s(g)"
+        return (
+            f"(WITH RECURSIVE r(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM r WHERE g < {n}) "
+            "SELECT g FROM r) AS s"
+        )
+
+    def uuid(self, n: str) -> str:
+        """A UUID-shaped AIP id, the same for the same ``n``."""
+        if self.pg:
+            return f"CAST(CAST(md5('aip-' || {n}) AS uuid) AS text)"
+        # 2654435761 is odd: n -> n * 2654435761 mod 2^32 is one to one, so the ids are unique.
+        return (
+            f"printf('%08x-%04x-5%03x-%04x-%012x', ({n} * 2654435761) % 4294967296, "
+            f"({n} * 40503) % 65536, ({n} * 2246822519) % 4096, 32768 + ({n} * 3266489917) % 16384, "
+            f"({n} * 668265263) % 281474976710656)"
+        )
+
+    def hex(self, n: str, chars: int, salt: str) -> str:
+        """``chars`` (32 or 64) hex digits (a digest's shape)."""
+        if self.pg:
+            one = f"md5('{salt}' || {n})"
+            return one if chars == 32 else f"{one} || md5('{salt}-' || {n})"
+        return f"lower(hex(randomblob({chars // 2})))"
+
+    @property
+    def created(self) -> str:
+        return "2026-01-01 00:00:00+00" if self.pg else "2026-01-01 00:00:00.000000"
+
+    def timestamp(self, param: str) -> str:
+        return f"CAST({param} AS timestamptz)" if self.pg else param
+
+
+def fill(engine: Any, layout: Layout) -> dict[str, int]:
+    """Fill an empty catalog (schema at head) with ``layout``: rows written per table."""
+    from sqlalchemy import text
+
+    d = Dialect(engine.dialect.name)
+    names, rules = policy_formats()
+    missing = {p for p in RISK_SLOTS if p not in rules} | {p for p in PREFERRED_SLOTS if p and p in rules}
+    if missing:
+        raise SystemExit(
+            f"bench: the format policy does not rate these as the layout says: {sorted(missing)}"
+        )
+    formats: list[dict[str, Any]] = []
+    for kind, slots in (("risk", RISK_SLOTS), ("pref", PREFERRED_SLOTS)):
+        for n, puid in enumerate(slots):
+            ext = EXTENSIONS[puid]
+            target = rules.get(puid or "")
+            tpuid = target["target"] if target else None
+            text_ext = target["extension"] if target else None
+            formats.append(
+                {
+                    "kind": kind,
+                    "n": n,
+                    "puid": puid,
+                    "name": names.get(puid or "", "unknown"),
+                    "ext": ext,
+                    "mime": MIMES[ext],
+                    "tpuid": tpuid,
+                    "tname": names.get(tpuid or "", ""),
+                    "text": text_ext,
+                    "tmime": MIMES.get(text_ext or "", ""),
+                    # A format that fills several slots: joins by PUID take its first row only.
+                    "first": slots.index(puid) == n,
+                }
+            )
+    p = {
+        "aips": layout.aips,
+        "per": layout.per,
+        "pct": layout.risk_pct,
+        "nrisk": len(RISK_SLOTS),
+        "npref": len(PREFERRED_SLOTS),
+        "two": TWO_VERSIONS,
+        "migrated": MIGRATED,
+        "clash": CLASH,
+        "created": d.created,
+    }
+    created = d.timestamp(":created")
+    columns = (
+        "version_id, path, size, sha256, xxh3_128, format_puid, format_name, format_mime, format_basis, "
+        "format_tool, format_issues"
+    )
+    counts: dict[str, int] = {}
+    with engine.begin() as conn:
+        if d.pg:
+            conn.execute(text("SET LOCAL synchronous_commit = off"))
+            conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+        else:
+            conn.exec_driver_sql("PRAGMA cache_size = -1000000")
+        conn.execute(
+            text(
+                "CREATE TEMPORARY TABLE bench_formats (kind TEXT, n INTEGER, puid TEXT, name TEXT, ext TEXT, "
+                "mime TEXT, tpuid TEXT, tname TEXT, text TEXT, tmime TEXT, first BOOLEAN)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO bench_formats VALUES "
+                "(:kind, :n, :puid, :name, :ext, :mime, :tpuid, :tname, :text, :tmime, :first)"
+            ),
+            formats,
+        )
+        counts["aips"] = conn.execute(
+            text(
+                f"INSERT INTO aips (id, title, producer, created) "
+                f"SELECT {d.uuid('g')}, 'bench AIP ' || g, 'bench', {created} FROM {d.series(':aips')}"
+            ),
+            p,
+        ).rowcount
+        counts["aip_versions"] = conn.execute(
+            text(
+                "INSERT INTO aip_versions (id, aip_id, version, created, files, bytes, payload_fingerprint, "
+                f"location) SELECT g, {d.uuid('g')}, 1, {created}, :per, :per * 8388608, "
+                f"{d.hex('g', 64, 'v')}, 'aips/' || {d.uuid('g')} || '/v1' FROM {d.series(':aips')}"
+            ),
+            p,
+        ).rowcount
+        counts["aip_versions"] += conn.execute(
+            text(
+                "INSERT INTO aip_versions (id, aip_id, version, created, files, bytes, payload_fingerprint, "
+                f"location) SELECT :aips + id / :two, aip_id, 2, {created}, files, bytes, "
+                f"{d.hex('id', 64, 'w')}, 'aips/' || aip_id || '/v2' FROM aip_versions "
+                "WHERE version = 1 AND id % :two = 0"
+            ),
+            p,
+        ).rowcount
+        if d.pg:
+            conn.execute(
+                text("SELECT setval(pg_get_serial_sequence('aip_versions', 'id'), max(id)) FROM aip_versions")
+            )
+        with indexes_dropped(conn, d, "files"):
+            counts["files"] = conn.execute(
+                text(
+                    f"INSERT INTO files (id, {columns}) "
+                    "SELECT s.g, (s.g - 1) / :per + 1, "
+                    "'obs-' || ((s.g - 1) % :per / 25) || '/img-' || ((s.g - 1) % :per) || '.' || b.ext, "
+                    f"4096 + (s.g * 7919) % 16777216, {d.hex('s.g', 64, 's')}, {d.hex('s.g', 32, 'x')}, "
+                    "b.puid, b.name, b.mime, 'signature', 'fido', '[]' "
+                    "FROM (SELECT g, CASE WHEN (g * 37) % 100 < :pct THEN 'risk' ELSE 'pref' END AS kind, "
+                    "CASE WHEN (g * 37) % 100 < :pct THEN (g / 7) % :nrisk ELSE g % :npref END AS n "
+                    f"FROM {d.series(':aips * :per')}) AS s "
+                    "JOIN bench_formats b ON b.kind = s.kind AND b.n = s.n"
+                ),
+                p,
+            ).rowcount
+        if d.pg:
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('files', 'id'), max(id)) FROM files"))
+        # Second versions: every file reused from version 1 (stored there).
+        counts["files"] += conn.execute(
+            text(
+                f"INSERT INTO files ({columns}, stored_version) "
+                "SELECT :aips + version_id / :two, path, size, sha256, xxh3_128, format_puid, format_name, "
+                "format_mime, format_basis, format_tool, format_issues, 1 FROM files "
+                "WHERE version_id <= :aips AND version_id % :two = 0 ORDER BY id"
+            ),
+            p,
+        ).rowcount
+        # Migrations already made in some second versions: half of the files at risk.
+        counts["derived"] = conn.execute(
+            text(
+                f"INSERT INTO files ({columns}, derived_from) "
+                "SELECT :aips + f.version_id / :two, "
+                "substr(f.path, 1, length(f.path) - length(b.ext)) || b.text, f.size / 2, "
+                f"{d.hex('f.id', 64, 'd')}, {d.hex('f.id', 32, 'e')}, b.tpuid, b.tname, b.tmime, "
+                "'signature', 'fido', '[]', f.path "
+                "FROM files f JOIN bench_formats b ON b.kind = 'risk' AND b.first AND b.puid = f.format_puid "
+                "WHERE f.version_id <= :aips AND f.version_id % :migrated = 0 AND (f.id - 1) % :per % 2 = 0 "
+                "ORDER BY f.id"
+            ),
+            p,
+        ).rowcount
+        # Names the plan would choose, already taken by the producer.
+        counts["clashing"] = conn.execute(
+            text(
+                f"INSERT INTO files ({columns}) "
+                "SELECT f.version_id, substr(f.path, 1, length(f.path) - length(b.ext)) || b.text, 1024, "
+                f"{d.hex('f.id', 64, 'c')}, {d.hex('f.id', 32, 'y')}, b.tpuid, b.tname, b.tmime, "
+                "'signature', 'fido', '[]' "
+                "FROM files f JOIN bench_formats b ON b.kind = 'risk' AND b.first AND b.puid = f.format_puid "
+                "WHERE f.version_id <= :aips AND f.version_id % :clash = 1 ORDER BY f.id"
+            ),
+            p,
+        ).rowcount
+        counts["files"] += counts["derived"] + counts["clashing"]
+        conn.execute(text("DROP TABLE bench_formats"))
+    if d.pg:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    return counts
+
+
+@contextlib.contextmanager
+def indexes_dropped(conn: Any, d: Dialect, table: str) -> Iterator[None]:
+    """Drop a table's secondary indexes (PostgreSQL: also its unique and foreign key constraints) and
+    build them again after the bulk load (one build per index is faster than row by row)."""
+    from sqlalchemy import text
+
+    if not d.pg:
+        rows = conn.execute(
+            text(
+                "SELECT name, sql FROM sqlite_master "
+                "WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"
+            ),
+            {"t": table},
+        ).all()
+        for name, _ in rows:
+            conn.execute(text(f'DROP INDEX "{name}"'))
+        yield
+        for _, sql in rows:
+            conn.execute(text(sql))
+        return
+    constraints = conn.execute(
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('u', 'f') ORDER BY contype DESC"
+        ),
+        {"t": table},
+    ).all()
+    indexes = conn.execute(
+        text(
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid "
+            "WHERE x.indrelid = CAST(:t AS regclass) AND NOT x.indisprimary "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)"
+        ),
+        {"t": table},
+    ).all()
+    for conname, _ in constraints:
+        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{conname}"'))
+    for relname, _ in indexes:
+        conn.execute(text(f'DROP INDEX "{relname}"'))
+    yield
+    for _, definition in indexes:
+        conn.execute(text(definition))
+    for conname, definition in reversed(constraints):
+        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{conname}" {definition}'))
+
+
+# -- catalogs: a throw-away database per scenario ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def catalog(database: str, work: Path, label: str) -> Iterator[str]:
+    """A new, empty catalog database (schema at head): its URL; dropped (or deleted) at the end."""
+    from oais.adapters.catalog.migrations import upgrade
+
+    if database == "sqlite":
+        path = work / f"{label}.sqlite"
+        url = f"sqlite:///{path}"
+        try:
+            upgrade(url)
+            yield url
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = os.environ.get("OAIS_BENCH_POSTGRES_URL", DEFAULT_PG)
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"oais_plan_bench_{secrets.token_hex(4)}"
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# -- the command, and the same work in this process ------------------------------------------------------
+
+
+def oais_env(home: Path, url: str) -> dict[str, str]:
+    """The environment of an ``oais`` command on a private home (no OAIS_* of the caller's)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OAIS_")}
+    env.update(OAIS_HOME=str(home), OAIS_DATABASE_URL=url, OAIS_POLICIES=str(POLICIES))
+    # The command runs the code of this checkout, as the calls in this process do.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return env
+
+
+@dataclass
+class Run:
+    seconds: float
+    result: dict[str, Any]
+    peak_rss_mib: float
+
+
+def plan_command(env: dict[str, str], out: Path) -> Run:
+    """``oais plan migrations --out OUT --json``: wall seconds from start to exit, its JSON, and the
+    peak resident memory of its process."""
+    args = [str(VENV_BIN / "oais"), "plan", "migrations", "--out", str(out), "--json"]
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, env=env, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        said, complained = stdout.read().decode(), stderr.read().decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: oais plan migrations failed ({proc.returncode}):\n{said}\n{complained}")
+    return Run(elapsed, json.loads(said), usage.ru_maxrss / 1024)
+
+
+def check_result(result: dict[str, Any], expected: dict[str, int]) -> None:
+    got = (result.get("files"), result.get("bytes"))
+    if got != (expected["files"], expected["bytes"]):
+        raise SystemExit(
+            f"bench: the plan says {got[0]} files, {got[1]} bytes; the catalog holds {expected['files']} "
+            f"files, {expected['bytes']} bytes to migrate"
+        )
+
+
+def check_plan_file(path: Path, expected: dict[str, int], rules: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Read the plan back: JSON, each AIP once, the files and AIPs expected, clashing names avoided."""
+    start = time.perf_counter()
+    with open(path, encoding="utf-8") as f:
+        plan = json.load(f)
+    read_s = time.perf_counter() - start
+    aips = plan["aips"]
+    ids = {a["aip_id"] for a in aips}
+    files = sum(len(a["files"]) for a in aips)
+    renamed = sum(
+        1
+        for a in aips
+        for line in a["files"]
+        if line["output"] == f"{line['path']}.{rules[line['source_puid']]['extension']}"
+    )
+    problems = []
+    if plan.get("files") != expected["files"] or files != expected["files"]:
+        problems.append(
+            f"{files} files listed, {plan.get('files')} in the header, {expected['files']} expected"
+        )
+    if len(ids) != len(aips) or len(aips) != expected["aips"]:
+        problems.append(f"{len(aips)} AIP lines, {len(ids)} AIPs, {expected['aips']} expected")
+    if renamed != expected["clashes"]:
+        problems.append(f"{renamed} outputs renamed for a name already taken, {expected['clashes']} expected")
+    if problems:
+        raise SystemExit(f"bench: the plan {path} is wrong: " + "; ".join(problems))
+    return {"aips": len(aips), "files": files, "renamed": renamed, "json_load_s": read_s}
+
+
+class Statements:
+    """What one plan sends to the database: per kind (the candidates query, the output-name checks,
+    the rest), how many statements, the seconds spent executing them, and the first one with its
+    parameters."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.first: dict[str, tuple[str, Any]] = {}
+        self.count: dict[str, int] = {}
+        self.seconds: dict[str, float] = {}
+
+    @staticmethod
+    def kind(statement: str) -> str:
+        if "EXISTS" in statement and "ORDER BY" in statement:
+            return "candidates"
+        if " IN (" in statement and "EXISTS" not in statement:
+            return "output names"
+        return "other"
+
+    def before(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        if self.on:
+            conn.info["bench_started"] = time.perf_counter()
+
+    def after(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        if not self.on:
+            return
+        kind = self.kind(statement)
+        self.first.setdefault(kind, (statement, parameters))
+        self.count[kind] = self.count.get(kind, 0) + 1
+        started = conn.info.pop("bench_started", time.perf_counter())
+        self.seconds[kind] = self.seconds.get(kind, 0.0) + time.perf_counter() - started
+
+    def reset(self) -> None:
+        self.first.clear()
+        self.count.clear()
+        self.seconds.clear()
+
+
+def explained(engine: Any, statement: str, parameters: Any) -> str:
+    """The database's plan of ``statement`` (PostgreSQL: run, with buffers), after a short form of it."""
+    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(prefix + statement, parameters).all()
+        conn.rollback()
+    if engine.dialect.name == "postgresql":
+        plan = "\n".join(r[0] for r in rows)
+    else:
+        plan = "\n".join(f"{'  ' * (r[1] and 1)}{r[-1]}" for r in rows)
+    shown = " ".join(statement.split())
+    if len(shown) > 700:
+        shown = shown[:700] + " ..."
+    return f"{shown}\n-- {prefix.strip()}:\n{plan}"
+
+
+@dataclass
+class Row:
+    """One line of the summary: a database and a scenario."""
+
+    database: str
+    scenario: str
+    catalog_files: int
+    planned: int
+    command_s: list[float] = field(default_factory=list)
+    query_s: list[float] = field(default_factory=list)
+    lines_s: list[float] = field(default_factory=list)
+    names_s: list[float] = field(default_factory=list)
+    peak_rss_mib: list[float] = field(default_factory=list)
+    plan_mib: float = 0.0
+    statements: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.command_s)
+
+    def met(self) -> bool:
+        return self.median < GOAL_S
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "scenario": self.scenario,
+            "catalog_files": self.catalog_files,
+            "files_planned": self.planned,
+            "command_s": self.command_s,
+            "median_command_s": self.median,
+            "goal_s": GOAL_S,
+            "met": self.met(),
+            "query_s": self.query_s,
+            "plan_lines_s": self.lines_s,
+            "output_name_checks_executing_s": self.names_s,
+            "statements": self.statements,
+            "peak_rss_mib": self.peak_rss_mib,
+            "plan_mib": self.plan_mib,
+            **self.details,
+        }
+
+
+@dataclass
+class Bench:
+    work: Path
+    rounds: int
+    rows: list[Row] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def rounds_of(self, steps: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+        """Time every step once per round, in an order that alternates from round to round."""
+        times: dict[str, list[float]] = {name: [] for name in steps}
+        names = list(steps)
+        for n in range(self.rounds):
+            order = names if n % 2 == 0 else list(reversed(names))
+            for name in order:
+                times[name].append(steps[name]())
+            print(f"    round {n + 1}: " + ", ".join(f"{k} {times[k][-1]:.2f} s" for k in names), flush=True)
+        return times
+
+
+def bench_one(b: Bench, database: str, layout: Layout) -> None:
+    from sqlalchemy import event
+
+    from oais.adapters.catalog.engine import make_engine
+    from oais.adapters.catalog.formats import SqlFormatCatalog
+    from oais.adapters.policy_files import load_format_policy
+    from oais.preservation_planning.migration import PlanTotals, planned_aips
+
+    scenario = f"{layout.risk_pct}% at risk"
+    label = f"{database}-{layout.risk_pct}"
+    print(f"\n{database}, {layout.files:,} files in {layout.aips:,} AIPs, {scenario}", flush=True)
+    expected = layout.expected()
+    _, rules = policy_formats()
+    policy = load_format_policy(POLICIES)
+    home = b.work / f"home-{label}"
+    out = b.work / f"plan-{label}.json"
+    with catalog(database, b.work, label) as url:
+        engine = make_engine(url)
+        try:
+            start = time.perf_counter()
+            counts = fill(engine, layout)
+            fill_s = time.perf_counter() - start
+            print(
+                f"  filled in {fill_s:.0f} s: {counts['files']:,} file rows "
+                f"({counts['aip_versions']:,} versions, "
+                f"{counts['derived']:,} migrated, {counts['clashing']:,} names taken); "
+                f"{expected['files']:,} files in {expected['aips']:,} AIPs to plan",
+                flush=True,
+            )
+            row = Row(database, scenario, counts["files"], expected["files"])
+            row.details.update(fill_s=fill_s, rows=counts, expected=expected)
+            env = oais_env(home, url)
+            statements = Statements()
+            event.listen(engine, "before_cursor_execute", statements.before)
+            event.listen(engine, "after_cursor_execute", statements.after)
+            puids = sorted(rules)
+
+            def command() -> float:
+                run = plan_command(env, out)
+                check_result(run.result, expected)
+                row.peak_rss_mib.append(run.peak_rss_mib)
+                if not row.plan_mib:
+                    row.plan_mib = out.stat().st_size / MiB
+                    row.details["plan_file"] = check_plan_file(out, expected, rules)
+                return run.seconds
+
+            def query() -> float:
+                start = time.perf_counter()
+                n = sum(1 for _ in SqlFormatCatalog(engine).candidates(puids))
+                elapsed = time.perf_counter() - start
+                if n != expected["files"]:
+                    raise SystemExit(
+                        f"bench: the candidates query found {n} files, {expected['files']} expected"
+                    )
+                return elapsed
+
+            def lines() -> float:
+                statements.reset()
+                statements.on = True
+                start = time.perf_counter()
+                totals = PlanTotals()
+                aips = sum(1 for _ in planned_aips(policy, SqlFormatCatalog(engine), totals))
+                elapsed = time.perf_counter() - start
+                statements.on = False
+                if (totals.files, aips) != (expected["files"], expected["aips"]):
+                    raise SystemExit(
+                        f"bench: planned_aips: {totals.files} files in {aips} AIPs, expected {expected}"
+                    )
+                row.names_s.append(statements.seconds.get("output names", 0.0))
+                row.statements = dict(statements.count)
+                return elapsed
+
+            times = b.rounds_of({"command": command, "query": query, "plan lines": lines})
+            row.command_s, row.query_s, row.lines_s = times["command"], times["query"], times["plan lines"]
+            row.details["explain"] = {
+                kind: explained(engine, *statements.first[kind])
+                for kind in ("candidates", "output names")
+                if kind in statements.first
+            }
+            print(
+                f"  command median {row.median:.2f} s ({'met' if row.met() else 'MISSED'}); plan "
+                f"{row.plan_mib:.0f} MiB, peak RSS {max(row.peak_rss_mib):.0f} MiB; "
+                f"statements {row.statements}, "
+                f"output-name checks executing {statistics.median(row.names_s):.2f} s",
+                flush=True,
+            )
+            b.rows.append(row)
+        finally:
+            engine.dispose()
+            out.unlink(missing_ok=True)
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def fixed_cost(b: Bench) -> None:
+    """The command on an empty SQLite catalog: Python, imports, policy, tools, connecting."""
+    with catalog("sqlite", b.work, "empty") as url:
+        env = oais_env(b.work / "home-empty", url)
+        out = b.work / "plan-empty.json"
+        plan_command(env, out)  # the catalog's first use
+        runs = [plan_command(env, out) for _ in range(max(3, b.rounds))]
+    b.results["empty_catalog_command_s"] = [r.seconds for r in runs]
+    b.results["empty_catalog_peak_rss_mib"] = max(r.peak_rss_mib for r in runs)
+    print(
+        "\nthe command on an empty catalog (fixed cost): "
+        f"median {statistics.median(r.seconds for r in runs):.2f} s",
+        flush=True,
+    )
+
+
+# -- main -------------------------------------------------------------------------------------------
+
+
+def _own_bytecode_cache() -> None:
+    """Restart with a private bytecode cache if Python was told not to write bytecode; the restarted
+    process removes it when it exits, however it exits."""
+    cache = os.environ.get(PYCACHE_VAR)
+    if cache:
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        return
+    if not sys.flags.dont_write_bytecode:
+        return
+    cache = tempfile.mkdtemp(prefix="oais-plan-bench-pyc-", dir="/var/tmp")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPYCACHEPREFIX=cache, **{PYCACHE_VAR: cache})
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def summary(b: Bench) -> None:
+    print(
+        "\nsummary: oais plan migrations --out PLAN --json, whole command, "
+        f"median of {b.rounds} rounds [each round]"
+    )
+    print(
+        f"  {'database':<10} {'scenario':<14} {'files planned':>13} {'median':>8}  {'goal':<7} {'':<6}  "
+        f"{'query':>6} {'lines':>6} {'names':>6} {'plan':>8} {'RSS':>8}  rounds"
+    )
+    for r in b.rows:
+        print(
+            f"  {r.database:<10} {r.scenario:<14} {r.planned:>13,} {r.median:7.2f}s  < {GOAL_S:<5g} "
+            f"{'met' if r.met() else 'MISSED':<6}  {statistics.median(r.query_s):5.2f}s "
+            f"{statistics.median(r.lines_s):5.2f}s {statistics.median(r.names_s):5.2f}s "
+            f"{r.plan_mib:4.0f} MiB {max(r.peak_rss_mib):4.0f} MiB  ["
+            + " ".join(f"{x:.2f}" for x in r.command_s)
+            + "]"
+        )
+    print(
+        "  query: the candidates query alone, every row fetched; lines: planned_aips (query, output-name "
+        "checks, lines; nothing written); names: executing the output-name checks; RSS: the command's peak"
+    )
+    if "empty_catalog_command_s" in b.results:
+        print(
+            "  the command on an empty catalog: "
+            f"{statistics.median(b.results['empty_catalog_command_s']):.2f} s"
+        )
+    for r in b.rows:
+        if r.scenario == b.rows[-1].scenario:
+            for kind, plan in r.details.get("explain", {}).items():
+                print(f"\n  {r.database}, {r.scenario}, {kind}:")
+                print("    " + plan.replace("\n", "\n    "))
+
+
+def main() -> None:
+    _own_bytecode_cache()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--files", type=int, default=None, help="files in the catalog (default 1,000,000)")
+    parser.add_argument("--per-aip", type=int, default=100, help="files per AIP (default 100)")
+    parser.add_argument(
+        "--risk",
+        type=int,
+        action="append",
+        help="percent of files at risk, one scenario each (default 10 and 100)",
+    )
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgresql"],
+        action="append",
+        help="only this database (repeatable)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--quick", action="store_true", help="100,000 files (unless --files says otherwise)")
+    parser.add_argument(
+        "--work", type=Path, default=Path("/var/tmp"), help="where the scratch directory goes"
+    )
+    parser.add_argument("--json-out", type=Path, default=None, help="write the figures to this JSON file")
+    args = parser.parse_args()
+    files = args.files or (100_000 if args.quick else 1_000_000)
+    if files % args.per_aip or files < args.per_aip:
+        raise SystemExit("bench: --files must be a multiple of --per-aip")
+    risks = args.risk or [10, 100]
+    if any(not 0 < r <= 100 for r in risks):
+        raise SystemExit("bench: --risk takes percentages from 1 to 100")
+    databases = args.database or ["sqlite", "postgresql"]
+    started = datetime.now(UTC)
+    args.work.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="oais-plan-bench-", dir=args.work))
+    b = Bench(work=work, rounds=args.rounds)
+    print(
+        f"plan benchmark: {files:,} files, {args.per_aip} per AIP, {os.cpu_count()} cores, "
+        f"{args.rounds} rounds, work in {work}",
+        flush=True,
+    )
+
+    def save(finished: bool) -> None:
+        if args.json_out is None:
+            return
+        document = {
+            "started": started.isoformat(),
+            "finished": datetime.now(UTC).isoformat() if finished else None,
+            "host": {
+                "cores": os.cpu_count(),
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+            },
+            "args": {
+                "files": files,
+                "per_aip": args.per_aip,
+                "risk": risks,
+                "databases": databases,
+                "rounds": args.rounds,
+            },
+            "layout": {
+                "two_versions_every": TWO_VERSIONS,
+                "migrated_every": MIGRATED,
+                "clash_every": CLASH,
+                "risk_formats": RISK_SLOTS,
+                "other_formats": PREFERRED_SLOTS,
+            },
+            "rows": [r.as_json() for r in b.rows],
+            "results": b.results,
+        }
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(document, indent=2, default=str))
+
+    try:
+        fixed_cost(b)
+        for database in databases:
+            for risk in risks:
+                bench_one(b, database, Layout(files // args.per_aip, args.per_aip, risk))
+                save(finished=False)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    summary(b)
+    save(finished=True)
+    if args.json_out is not None:
+        print(f"\nresults: {args.json_out}")
+
+
+if __name__ == "__main__":
+    main()
