@@ -171,6 +171,16 @@ def new_event(
     )
 
 
+def archive_agent(name: str) -> Agent:
+    """The archive that holds the AIPs, as the PREMIS agent that implements its events."""
+    return Agent(
+        identifier=f"organization:{name}",
+        name=name,
+        type=AgentType.ORGANIZATION,
+        note="the archive that holds the AIP",
+    )
+
+
 def accession_time(events: Iterable[Event]) -> datetime | None:
     """When the first accession event among ``events`` happened (when a version entered storage)."""
     return next((e.date_time for e in events if e.type is EventType.ACCESSION), None)

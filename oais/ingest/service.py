@@ -73,6 +73,7 @@ from oais.domain.premis import (
     EventType,
     Outcome,
     accession_time,
+    archive_agent,
     new_event,
 )
 from oais.domain.storage import Copy
@@ -156,12 +157,7 @@ class IngestService:
         self._software = software
         self._formats = formats
         self._converter = converter
-        self._archive = Agent(
-            identifier=f"organization:{policy.archive_name}",
-            name=policy.archive_name,
-            type=AgentType.ORGANIZATION,
-            note="the archive that holds the AIP",
-        )
+        self._archive = archive_agent(policy.archive_name)
 
     # -- public ---------------------------------------------------------------------------------
 

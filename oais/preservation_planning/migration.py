@@ -62,7 +62,16 @@ from oais.domain.ports import (
     ScratchSpace,
     UnitOfWorkFactory,
 )
-from oais.domain.premis import Agent, AgentLink, AgentRole, AgentType, Event, EventType, Outcome, new_event
+from oais.domain.premis import (
+    Agent,
+    AgentLink,
+    AgentRole,
+    Event,
+    EventType,
+    Outcome,
+    archive_agent,
+    new_event,
+)
 
 SHA256 = DigestAlgorithm.SHA256
 
@@ -260,11 +269,15 @@ class _Refused(Exception):
 
 
 @dataclass
-class _Checked:
-    """A planned AIP found consistent with the catalog: its newest record and the lines to do."""
+class CheckedAip:
+    """A planned AIP found consistent with the catalog: its newest version and the lines to do.
+
+    The version's record is not kept (a plan may name thousands of AIPs): it is read again when
+    the AIP's turn comes, and must still be the newest.
+    """
 
     planned: PlannedAip
-    record: AipRecord
+    version: int
     todo: list[tuple[PlannedFile, FileEntry, Rule]]
     done: list[tuple[PlannedFile, FileEntry]]
 
@@ -299,14 +312,9 @@ class MigrationService:
         self._clock = clock
         self._software = software
         self._record = record_algorithm
-        self._archive = Agent(
-            identifier=f"organization:{archive_name}",
-            name=archive_name,
-            type=AgentType.ORGANIZATION,
-            note="the archive that holds the AIP",
-        )
+        self._archive = archive_agent(archive_name)
 
-    def check(self, plan: MigrationPlan, policy: FormatPolicy, source: str) -> list[_Checked]:
+    def check(self, plan: MigrationPlan, policy: FormatPolicy, source: str) -> list[CheckedAip]:
         """Check every line of ``plan`` against the catalog and ``policy``.
 
         Raises:
@@ -344,7 +352,7 @@ class MigrationService:
         return checked
 
     def apply(
-        self, checked: Sequence[_Checked], policy: FormatPolicy, progress: Progress | None = None
+        self, checked: Sequence[CheckedAip], policy: FormatPolicy, progress: Progress | None = None
     ) -> ApplyReport:
         """Migrate AIP by AIP (see the module docstring); a failure stops only its own AIP.
 
@@ -366,8 +374,8 @@ class MigrationService:
             outcomes.append(self._apply_one(item, policy))
         return ApplyReport(policy=policy.reference, aips=outcomes)
 
-    def _apply_one(self, item: _Checked, policy: FormatPolicy) -> AipOutcome:
-        newest = item.record.version.version
+    def _apply_one(self, item: CheckedAip, policy: FormatPolicy) -> AipOutcome:
+        newest = item.version
         already = [
             FileOutcome(path=p.path, output=e.path, status="already migrated", detail=f"in version {newest}")
             for p, e in item.done
@@ -391,9 +399,12 @@ class MigrationService:
             aip_id=item.planned.aip_id, status="migrated", version=version, files=already + done
         )
 
-    def _migrate(self, item: _Checked, policy: FormatPolicy) -> tuple[int, list[FileOutcome]]:
-        record = item.record
-        aip_id, newest = record.aip.aip_id, record.version.version
+    def _migrate(self, item: CheckedAip, policy: FormatPolicy) -> tuple[int, list[FileOutcome]]:
+        aip_id, newest = item.planned.aip_id, item.version
+        with self._catalog() as uow:
+            record = uow.aips.get(aip_id)
+        if record is None or record.version.version != newest:
+            raise _Refused(f"AIP {aip_id}: its newest version changed while the plan was applied; plan again")
         version = newest + 1
         if self._storage.holders(aip_id, version):
             raise _Refused(
@@ -504,7 +515,7 @@ class MigrationService:
 
 def _check_aip(
     planned: PlannedAip, record: AipRecord, policy: FormatPolicy, where: str, found: list[Issue]
-) -> _Checked | None:
+) -> CheckedAip | None:
     by_path = {f.path: f for f in record.files}
     derived: dict[str, FileEntry] = {f.derived_from: f for f in record.files if f.derived_from is not None}
     newest = record.version.version
@@ -566,7 +577,7 @@ def _check_aip(
         todo.append((planned_file, entry, rule))
     if len(found) > before:
         return None
-    return _Checked(planned=planned, record=record, todo=todo, done=done)
+    return CheckedAip(planned=planned, version=newest, todo=todo, done=done)
 
 
 def _bad_output(output: str, held: dict[str, FileEntry], planned: set[str]) -> str | None:
@@ -606,6 +617,6 @@ def _reused(record: AipRecord) -> tuple[list[FileEntry], list[Fetched]]:
     return files, fetched
 
 
-def plan_tools(checked: Iterable[_Checked]) -> set[str]:
+def plan_tools(checked: Iterable[CheckedAip]) -> set[str]:
     """The tools the lines to do will run."""
     return {rule.tool for item in checked for _, _, rule in item.todo}
