@@ -18,7 +18,7 @@ from oais.archival_storage.layout import AIPS, BAGIT, aip_prefix, parse_version,
 from oais.archival_storage.service import ArchivalStorage
 from oais.domain.errors import ConflictError, OaisError, StorageError
 from oais.domain.fixity import DigestAlgorithm
-from oais.domain.packages import AipRecord, AipVersion, payload_fingerprint
+from oais.domain.packages import AipRecord, AipVersion, FileEntry, payload_fingerprint
 from oais.domain.ports import ObjectStore, PremisCodec, ScratchSpace, UnitOfWorkFactory
 from oais.domain.premis import Agent, Event, accession_time
 from oais.domain.storage import Copy, ObjectInfo, Segment
@@ -102,6 +102,7 @@ def rebuild_catalog(
                     aip, entries, ingest_events, agents = premis.read_record(premis_path)
                 except OaisError as exc:
                     raise StorageError(f"location '{location}': {prefix}premis.xml: {exc}") from exc
+                entries = _where_stored(storage, source, aip_id, n, entries)
                 created = accession_time(ingest_events) or aip.created
                 copies = [
                     _copy(storage.location(name), prefix, created, marker if name == location else None)
@@ -151,6 +152,26 @@ def rebuild_catalog(
         incomplete=incomplete,
         unreachable=unreachable,
     )
+
+
+def _where_stored(
+    storage: ArchivalStorage, source: ObjectStore, aip_id: str, version: int, entries: list[FileEntry]
+) -> list[FileEntry]:
+    """The version's files with ``stored_version`` set for those its fetch.txt takes from an earlier
+    version (premis.xml does not say where a file is stored; the bag's fetch.txt does)."""
+    if version == 1:
+        return entries
+    listed, _ = storage.expected_files(source, aip_id, version, entries)
+    prefix = aip_prefix(aip_id)
+    elsewhere = {
+        s.bag_path: parse_version(s.key[len(prefix) :].split("/", 1)[0])
+        for s in listed
+        if not s.key.startswith(version_prefix(aip_id, version)) and s.key.startswith(prefix)
+    }
+    return [
+        e.model_copy(update={"stored_version": elsewhere[e.bag_path]}) if e.bag_path in elsewhere else e
+        for e in entries
+    ]
 
 
 def _copy(store: ObjectStore, prefix: str, created: datetime, marker: ObjectInfo | None) -> Copy | None:
