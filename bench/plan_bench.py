@@ -39,7 +39,11 @@ Timed, ``--rounds`` times (default 3), in an order that alternates from round to
   nothing written); the number of statements sent and the time spent executing the output-name
   checks; and once, the fixed cost of the command on an empty catalog.
 
-Also reported: the plan file's size, the peak resident memory of the command (``wait4``), and the
+A command still running after ``--timeout`` seconds (default 120) is killed and counts as missing
+the goal; the plan lines are then stopped at that time too, and their time for the whole plan is
+estimated at the rate they went. Neither is run again in later rounds.
+
+Also reported: the plan file's size, the peak resident memory of the command (``VmHWM``), and the
 plan of the query (PostgreSQL: ``EXPLAIN (ANALYZE, BUFFERS)``, SQLite: ``EXPLAIN QUERY PLAN``), of
 the candidates query and of the first output-name check. PostgreSQL tables are vacuumed and analysed
 after the fill (the steady state autovacuum reaches); SQLite is not analysed (oais never does it).
@@ -66,6 +70,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -291,6 +296,7 @@ def fill(engine: Any, layout: Layout) -> dict[str, int]:
     p = {
         "aips": layout.aips,
         "per": layout.per,
+        "files": layout.files,
         "pct": layout.risk_pct,
         "nrisk": len(RISK_SLOTS),
         "npref": len(PREFERRED_SLOTS),
@@ -334,7 +340,7 @@ def fill(engine: Any, layout: Layout) -> dict[str, int]:
         counts["aip_versions"] = conn.execute(
             text(
                 "INSERT INTO aip_versions (id, aip_id, version, created, files, bytes, payload_fingerprint, "
-                f"location) SELECT g, {d.uuid('g')}, 1, {created}, :per, :per * 8388608, "
+                f"location) SELECT g, {d.uuid('g')}, 1, {created}, :per, CAST(:per AS bigint) * 8388608, "
                 f"{d.hex('g', 64, 'v')}, 'aips/' || {d.uuid('g')} || '/v1' FROM {d.series(':aips')}"
             ),
             p,
@@ -362,7 +368,7 @@ def fill(engine: Any, layout: Layout) -> dict[str, int]:
                     "b.puid, b.name, b.mime, 'signature', 'fido', '[]' "
                     "FROM (SELECT g, CASE WHEN (g * 37) % 100 < :pct THEN 'risk' ELSE 'pref' END AS kind, "
                     "CASE WHEN (g * 37) % 100 < :pct THEN (g / 7) % :nrisk ELSE g % :npref END AS n "
-                    f"FROM {d.series(':aips * :per')}) AS s "
+                    f"FROM {d.series(':files')}) AS s "
                     "JOIN bench_formats b ON b.kind = s.kind AND b.n = s.n"
                 ),
                 p,
@@ -513,24 +519,64 @@ class Run:
     seconds: float
     result: dict[str, Any]
     peak_rss_mib: float
+    timed_out: bool = False
 
 
-def plan_command(env: dict[str, str], out: Path) -> Run:
+class PeakMemory(threading.Thread):
+    """The peak resident memory of a process (``VmHWM``), read every 10 ms while it runs.
+
+    Not ``wait4``'s ``ru_maxrss``: Linux counts in it the memory of the process that started the
+    command (this benchmark, which holds a whole plan in memory when it checks one)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.status = Path(f"/proc/{pid}/status")
+        self.done = threading.Event()
+        self.kib = 0
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                text = self.status.read_text()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.kib = max(self.kib, int(line.split()[1]))
+            self.done.wait(0.01)
+
+
+def plan_command(env: dict[str, str], out: Path, timeout: float) -> Run:
     """``oais plan migrations --out OUT --json``: wall seconds from start to exit, its JSON, and the
-    peak resident memory of its process."""
+    peak resident memory of its process; killed after ``timeout`` seconds."""
     args = [str(VENV_BIN / "oais"), "plan", "migrations", "--out", str(out), "--json"]
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
         proc = subprocess.Popen(args, env=env, stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(proc.pid, 0)
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        peak = PeakMemory(proc.pid)
+        peak.start()
+        try:
+            proc.wait()
+        finally:
+            timer.cancel()
+            peak.done.set()
         elapsed = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         stdout.seek(0)
         stderr.seek(0)
         said, complained = stdout.read().decode(), stderr.read().decode()
+    if killed.is_set():
+        return Run(elapsed, {}, peak.kib / 1024, timed_out=True)
     if proc.returncode != 0:
         raise SystemExit(f"bench: oais plan migrations failed ({proc.returncode}):\n{said}\n{complained}")
-    return Run(elapsed, json.loads(said), usage.ru_maxrss / 1024)
+    return Run(elapsed, json.loads(said), peak.kib / 1024)
 
 
 def check_result(result: dict[str, Any], expected: dict[str, int]) -> None:
@@ -613,20 +659,31 @@ class Statements:
         self.seconds.clear()
 
 
-def explained(engine: Any, statement: str, parameters: Any) -> str:
-    """The database's plan of ``statement`` (PostgreSQL: run, with buffers), after a short form of it."""
-    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+def explained(engine: Any, statement: str, parameters: Any, timeout: float) -> str:
+    """The database's plan of ``statement`` after a short form of it. PostgreSQL: run, with buffers
+    (the plan alone if that takes more than ``timeout`` seconds); SQLite: the query plan."""
+    from sqlalchemy.exc import DBAPIError
+
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(prefix + statement, parameters).all()
+        if engine.dialect.name == "postgresql":
+            how = "EXPLAIN (ANALYZE, BUFFERS)"
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+            try:
+                lines = [r[0] for r in conn.exec_driver_sql(f"{how} {statement}", parameters)]
+            except DBAPIError:
+                conn.rollback()
+                how = f"EXPLAIN (its ANALYZE cancelled after {timeout:g} s)"
+                lines = [r[0] for r in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
+        else:
+            how = "EXPLAIN QUERY PLAN"
+            rows = conn.exec_driver_sql(f"{how} {statement}", parameters).all()
+            lines = [f"{'  ' if r[1] else ''}{r[-1]}" for r in rows]
         conn.rollback()
-    if engine.dialect.name == "postgresql":
-        plan = "\n".join(r[0] for r in rows)
-    else:
-        plan = "\n".join(f"{'  ' * (r[1] and 1)}{r[-1]}" for r in rows)
+    plan = "\n".join(line if len(line) <= 300 else line[:300] + " ..." for line in lines)
     shown = " ".join(statement.split())
     if len(shown) > 700:
         shown = shown[:700] + " ..."
-    return f"{shown}\n-- {prefix.strip()}:\n{plan}"
+    return f"{shown}\n-- {how}:\n{plan}"
 
 
 @dataclass
@@ -641,6 +698,10 @@ class Row:
     query_s: list[float] = field(default_factory=list)
     lines_s: list[float] = field(default_factory=list)
     names_s: list[float] = field(default_factory=list)
+    #: The steps stopped at the time limit (they were not run again).
+    over: list[str] = field(default_factory=list)
+    #: For plan lines stopped at the time limit: their time at the rate they went.
+    lines_estimate_s: float | None = None
     peak_rss_mib: list[float] = field(default_factory=list)
     plan_mib: float = 0.0
     statements: dict[str, int] = field(default_factory=dict)
@@ -648,10 +709,15 @@ class Row:
 
     @property
     def median(self) -> float:
-        return statistics.median(self.command_s)
+        return statistics.median(self.command_s) if self.command_s else float("inf")
 
     def met(self) -> bool:
-        return self.median < GOAL_S
+        return "command" not in self.over and self.median < GOAL_S
+
+    def verdict(self) -> str:
+        if "command" in self.over:
+            return "over the time limit, MISSED"
+        return f"median {self.median:.2f} s, {'met' if self.met() else 'MISSED'}"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -660,11 +726,13 @@ class Row:
             "catalog_files": self.catalog_files,
             "files_planned": self.planned,
             "command_s": self.command_s,
-            "median_command_s": self.median,
+            "median_command_s": self.median if self.command_s else None,
             "goal_s": GOAL_S,
             "met": self.met(),
+            "over_time_limit": self.over,
             "query_s": self.query_s,
             "plan_lines_s": self.lines_s,
+            "plan_lines_estimate_s": self.lines_estimate_s,
             "output_name_checks_executing_s": self.names_s,
             "statements": self.statements,
             "peak_rss_mib": self.peak_rss_mib,
@@ -677,19 +745,36 @@ class Row:
 class Bench:
     work: Path
     rounds: int
+    timeout: float
     rows: list[Row] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
 
-    def rounds_of(self, steps: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
-        """Time every step once per round, in an order that alternates from round to round."""
+    def rounds_of(
+        self, steps: dict[str, Callable[[], float | None]]
+    ) -> tuple[dict[str, list[float]], list[str]]:
+        """Time every step once per round, in an order that alternates from round to round. A step
+        that says None went over the time limit and is not run again. Returns the times of each step,
+        and the steps that went over."""
         times: dict[str, list[float]] = {name: [] for name in steps}
+        over: list[str] = []
         names = list(steps)
         for n in range(self.rounds):
             order = names if n % 2 == 0 else list(reversed(names))
+            said = {}
             for name in order:
-                times[name].append(steps[name]())
-            print(f"    round {n + 1}: " + ", ".join(f"{k} {times[k][-1]:.2f} s" for k in names), flush=True)
-        return times
+                if name in over:
+                    continue
+                took = steps[name]()
+                if took is None:
+                    over.append(name)
+                    said[name] = f"over {self.timeout:g} s, stopped"
+                else:
+                    times[name].append(took)
+                    said[name] = f"{took:.2f} s"
+            print(
+                f"    round {n + 1}: " + ", ".join(f"{k} {said[k]}" for k in names if k in said), flush=True
+            )
+        return times, over
 
 
 def bench_one(b: Bench, database: str, layout: Layout) -> None:
@@ -729,8 +814,10 @@ def bench_one(b: Bench, database: str, layout: Layout) -> None:
             event.listen(engine, "after_cursor_execute", statements.after)
             puids = sorted(rules)
 
-            def command() -> float:
-                run = plan_command(env, out)
+            def command() -> float | None:
+                run = plan_command(env, out, b.timeout)
+                if run.timed_out:
+                    return None
                 check_result(run.result, expected)
                 row.peak_rss_mib.append(run.peak_rss_mib)
                 if not row.plan_mib:
@@ -748,14 +835,34 @@ def bench_one(b: Bench, database: str, layout: Layout) -> None:
                     )
                 return elapsed
 
-            def lines() -> float:
+            def lines() -> float | None:
                 statements.reset()
                 statements.on = True
                 start = time.perf_counter()
+                deadline = start + b.timeout
                 totals = PlanTotals()
-                aips = sum(1 for _ in planned_aips(policy, SqlFormatCatalog(engine), totals))
+                aips = files = 0
+                stopped = False
+                for aip in planned_aips(policy, SqlFormatCatalog(engine), totals):
+                    aips += 1
+                    files += len(aip["files"])  # type: ignore[arg-type]
+                    if time.perf_counter() > deadline:
+                        stopped = True
+                        break
                 elapsed = time.perf_counter() - start
                 statements.on = False
+                if stopped:
+                    row.lines_estimate_s = elapsed * expected["files"] / files
+                    row.names_s.append(statements.seconds.get("output names", 0.0))
+                    row.statements = dict(statements.count)
+                    print(
+                        f"    plan lines: {files:,} files of {expected['files']:,} in {elapsed:.0f} s "
+                        f"({statements.count.get('output names', 0)} output-name checks, "
+                        f"{statements.seconds.get('output names', 0.0):.0f} s executing them): "
+                        f"about {row.lines_estimate_s:.0f} s for the whole plan at that rate",
+                        flush=True,
+                    )
+                    return None
                 if (totals.files, aips) != (expected["files"], expected["aips"]):
                     raise SystemExit(
                         f"bench: planned_aips: {totals.files} files in {aips} AIPs, expected {expected}"
@@ -764,17 +871,16 @@ def bench_one(b: Bench, database: str, layout: Layout) -> None:
                 row.statements = dict(statements.count)
                 return elapsed
 
-            times = b.rounds_of({"command": command, "query": query, "plan lines": lines})
+            times, row.over = b.rounds_of({"command": command, "query": query, "plan lines": lines})
             row.command_s, row.query_s, row.lines_s = times["command"], times["query"], times["plan lines"]
             row.details["explain"] = {
-                kind: explained(engine, *statements.first[kind])
+                kind: explained(engine, *statements.first[kind], b.timeout)
                 for kind in ("candidates", "output names")
                 if kind in statements.first
             }
             print(
-                f"  command median {row.median:.2f} s ({'met' if row.met() else 'MISSED'}); plan "
-                f"{row.plan_mib:.0f} MiB, peak RSS {max(row.peak_rss_mib):.0f} MiB; "
-                f"statements {row.statements}, "
+                f"  command: {row.verdict()}; plan {row.plan_mib:.0f} MiB, peak RSS "
+                f"{max(row.peak_rss_mib, default=0):.0f} MiB; statements {row.statements}, "
                 f"output-name checks executing {statistics.median(row.names_s):.2f} s",
                 flush=True,
             )
@@ -790,8 +896,8 @@ def fixed_cost(b: Bench) -> None:
     with catalog("sqlite", b.work, "empty") as url:
         env = oais_env(b.work / "home-empty", url)
         out = b.work / "plan-empty.json"
-        plan_command(env, out)  # the catalog's first use
-        runs = [plan_command(env, out) for _ in range(max(3, b.rounds))]
+        plan_command(env, out, b.timeout)  # the catalog's first use
+        runs = [plan_command(env, out, b.timeout) for _ in range(max(3, b.rounds))]
     b.results["empty_catalog_command_s"] = [r.seconds for r in runs]
     b.results["empty_catalog_peak_rss_mib"] = max(r.peak_rss_mib for r in runs)
     print(
@@ -822,28 +928,39 @@ def _own_bytecode_cache() -> None:
 def summary(b: Bench) -> None:
     print(
         "\nsummary: oais plan migrations --out PLAN --json, whole command, "
-        f"median of {b.rounds} rounds [each round]"
+        f"median of {b.rounds} rounds [each round]; goal < {GOAL_S:g} s"
     )
     print(
-        f"  {'database':<10} {'scenario':<14} {'files planned':>13} {'median':>8}  {'goal':<7} {'':<6}  "
-        f"{'query':>6} {'lines':>6} {'names':>6} {'plan':>8} {'RSS':>8}  rounds"
+        f"  {'database':<10} {'scenario':<13} {'planned':>9} {'command':>9} {'':<6}  {'query':>7} "
+        f"{'lines':>8} {'names':>7} {'plan':>8} {'RSS':>8}  rounds"
     )
+
+    def secs(values: list[float], over: bool, estimate: float | None = None) -> str:
+        if over and estimate is not None:
+            return f"~{estimate:.0f}s"
+        if over:
+            return f">{b.timeout:g}s"
+        return f"{statistics.median(values):.2f}s" if values else "-"
+
     for r in b.rows:
         print(
-            f"  {r.database:<10} {r.scenario:<14} {r.planned:>13,} {r.median:7.2f}s  < {GOAL_S:<5g} "
-            f"{'met' if r.met() else 'MISSED':<6}  {statistics.median(r.query_s):5.2f}s "
-            f"{statistics.median(r.lines_s):5.2f}s {statistics.median(r.names_s):5.2f}s "
-            f"{r.plan_mib:4.0f} MiB {max(r.peak_rss_mib):4.0f} MiB  ["
+            f"  {r.database:<10} {r.scenario:<13} {r.planned:>9,} "
+            f"{secs(r.command_s, 'command' in r.over):>9} {'met' if r.met() else 'MISSED':<6}  "
+            f"{secs(r.query_s, 'query' in r.over):>7} "
+            f"{secs(r.lines_s, 'plan lines' in r.over, r.lines_estimate_s):>8} "
+            f"{secs(r.names_s, False):>7} {r.plan_mib:4.0f} MiB {max(r.peak_rss_mib, default=0):4.0f} MiB  ["
             + " ".join(f"{x:.2f}" for x in r.command_s)
             + "]"
         )
     print(
-        "  query: the candidates query alone, every row fetched; lines: planned_aips (query, output-name "
-        "checks, lines; nothing written); names: executing the output-name checks; RSS: the command's peak"
+        "  command: the whole command (>T: killed at the time limit); query: the candidates query alone,\n"
+        "  every row fetched; lines: planned_aips (the query, the output-name checks and the lines, nothing\n"
+        "  written; ~T: stopped at the time limit, the whole plan's time at the rate it went); names: time\n"
+        "  spent executing the output-name checks within lines; RSS: the command's peak resident memory"
     )
     if "empty_catalog_command_s" in b.results:
         print(
-            "  the command on an empty catalog: "
+            "  the command on an empty catalog (Python, imports, policy, tools, connecting): "
             f"{statistics.median(b.results['empty_catalog_command_s']):.2f} s"
         )
     for r in b.rows:
@@ -873,6 +990,12 @@ def main() -> None:
         help="only this database (repeatable)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds after which a command is killed and a step stopped, not run again (default 120)",
+    )
     parser.add_argument("--quick", action="store_true", help="100,000 files (unless --files says otherwise)")
     parser.add_argument(
         "--work", type=Path, default=Path("/var/tmp"), help="where the scratch directory goes"
@@ -889,7 +1012,7 @@ def main() -> None:
     started = datetime.now(UTC)
     args.work.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="oais-plan-bench-", dir=args.work))
-    b = Bench(work=work, rounds=args.rounds)
+    b = Bench(work=work, rounds=args.rounds, timeout=args.timeout)
     print(
         f"plan benchmark: {files:,} files, {args.per_aip} per AIP, {os.cpu_count()} cores, "
         f"{args.rounds} rounds, work in {work}",
@@ -913,6 +1036,7 @@ def main() -> None:
                 "risk": risks,
                 "databases": databases,
                 "rounds": args.rounds,
+                "timeout_s": args.timeout,
             },
             "layout": {
                 "two_versions_every": TWO_VERSIONS,
