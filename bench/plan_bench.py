@@ -30,7 +30,7 @@ Timed, ``--rounds`` times (default 3), in an order that alternates from round to
 
 - **the command**, as a user runs it: ``oais plan migrations --out PLAN --json`` in its own process,
   wall time from start to exit (Python start, policy, tools check, query, output names, writing and
-  syncing the plan). Goal: median under 10 s. Its result is checked: the files, bytes and AIPs it
+  syncing the plan). Goal: median under 10 s. Its result is checked: the files and bytes it
   reports must be those the layout above says, and after the first round the plan file is read back
   (it must parse as JSON, list each AIP once, list the same number of files, and name the outputs
   that clash as above): a broken command cannot look fast.
@@ -44,9 +44,11 @@ the goal; the plan lines are then stopped at that time too, and their time for t
 estimated at the rate they went. Neither is run again in later rounds.
 
 Also reported: the plan file's size, the peak resident memory of the command (``VmHWM``), and the
-plan of the query (PostgreSQL: ``EXPLAIN (ANALYZE, BUFFERS)``, SQLite: ``EXPLAIN QUERY PLAN``), of
-the candidates query and of the first output-name check. PostgreSQL tables are vacuumed and analysed
-after the fill (the steady state autovacuum reaches); SQLite is not analysed (oais never does it).
+plans of the candidates query and of the first output-name check (PostgreSQL: ``EXPLAIN (ANALYZE,
+BUFFERS)``, and for the candidates query, streamed through a server-side cursor, also the plan
+PostgreSQL makes for that cursor; SQLite: ``EXPLAIN QUERY PLAN``). PostgreSQL tables are vacuumed and
+analysed after the fill (the steady state autovacuum reaches); SQLite is not analysed (oais never
+does it).
 
 The work directory (default: a temporary one under /var/tmp) and the databases are deleted at the
 end, also when the run fails. ``--json-out FILE`` writes every figure as JSON.
@@ -659,9 +661,12 @@ class Statements:
         self.seconds.clear()
 
 
-def explained(engine: Any, statement: str, parameters: Any, timeout: float) -> str:
+def explained(engine: Any, statement: str, parameters: Any, timeout: float, cursor: bool = False) -> str:
     """The database's plan of ``statement`` after a short form of it. PostgreSQL: run, with buffers
-    (the plan alone if that takes more than ``timeout`` seconds); SQLite: the query plan."""
+    (the plan alone if that takes more than ``timeout`` seconds), and with ``cursor`` also the plan
+    it gets when streamed through a server-side cursor, as ``candidates`` does (planned for a fast
+    start, see ``cursor_tuple_fraction``, and never parallel; it cannot be run with ANALYZE); SQLite:
+    the query plan."""
     from sqlalchemy.exc import DBAPIError
 
     with engine.connect() as conn:
@@ -674,6 +679,10 @@ def explained(engine: Any, statement: str, parameters: Any, timeout: float) -> s
                 conn.rollback()
                 how = f"EXPLAIN (its ANALYZE cancelled after {timeout:g} s)"
                 lines = [r[0] for r in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
+            if cursor:
+                declare = "EXPLAIN DECLARE bench_plan NO SCROLL CURSOR FOR"
+                lines.append(f"-- {declare} (the plan of the streamed query):")
+                lines += [r[0] for r in conn.exec_driver_sql(f"{declare} {statement}", parameters)]
         else:
             how = "EXPLAIN QUERY PLAN"
             rows = conn.exec_driver_sql(f"{how} {statement}", parameters).all()
@@ -874,7 +883,7 @@ def bench_one(b: Bench, database: str, layout: Layout) -> None:
             times, row.over = b.rounds_of({"command": command, "query": query, "plan lines": lines})
             row.command_s, row.query_s, row.lines_s = times["command"], times["query"], times["plan lines"]
             row.details["explain"] = {
-                kind: explained(engine, *statements.first[kind], b.timeout)
+                kind: explained(engine, *statements.first[kind], b.timeout, cursor=kind == "candidates")
                 for kind in ("candidates", "output names")
                 if kind in statements.first
             }
