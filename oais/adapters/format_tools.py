@@ -76,15 +76,13 @@ def missing_tools(
     return out
 
 
-def require_tools(
-    policy: FormatPolicy, purposes: Iterable[Purpose] = tuple(Purpose), only: Iterable[str] | None = None
-) -> None:
-    """Raise if a tool the rules for ``purposes`` use (or one of ``only``, if given) is missing.
+def require_tools(policy: FormatPolicy, purposes: Iterable[Purpose] = tuple(Purpose)) -> None:
+    """Raise if a tool the rules for ``purposes`` use is missing.
 
     Raises:
         ToolError: naming every missing tool and its Debian package.
     """
-    missing = missing_tools(policy, purposes, only=only)
+    missing = missing_tools(policy, purposes)
     if missing:
         raise ToolError(f"format policy {policy.reference}: " + "; ".join(missing))
 

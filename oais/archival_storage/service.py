@@ -424,16 +424,14 @@ class ArchivalStorage:
             StorageError: no location could supply every file (naming each location's problem).
         """
         aip_id, version = record.aip.aip_id, record.version.version
+        # A file a version reuses is stored under the version that holds it (its fetch.txt line).
+        keys = [version_prefix(aip_id, f.stored_version or version) + f.bag_path for f, _ in wanted]
+        items = [ReadItem(key=key, dest=str(dest)) for key, (_, dest) in zip(keys, wanted, strict=True)]
+        sha = {key: f.digests[SHA256] for key, (f, _) in zip(keys, wanted, strict=True)}
         problems = []
         for name in self._copy_locations(record):
             store = self.location(name)
             try:
-                listed, _ = self.expected_files(store, aip_id, version, record.files)
-                keys = {s.bag_path: s.key for s in listed}
-                if absent := [f.bag_path for f, _ in wanted if f.bag_path not in keys]:
-                    raise StorageError(f"location '{name}': not in the copy's manifests: {absent[:5]}")
-                items = [ReadItem(key=keys[f.bag_path], dest=str(dest)) for f, dest in wanted]
-                sha = {keys[f.bag_path]: f.digests[SHA256] for f, _ in wanted}
                 for r in store.read(items):
                     if r.problem is not None:
                         raise StorageError(f"location '{name}': {r.key}: {r.problem}")

@@ -721,8 +721,8 @@ class FormatCatalog(Protocol):
         """
         ...
 
-    def unmigrated(self, puids: Iterable[str]) -> dict[str, int]:
-        """How many files :meth:`candidates` would give, per PUID.
+    def unmigrated(self, puids: Iterable[str]) -> dict[str, tuple[int, int, int]]:
+        """(files, bytes, AIPs) of what :meth:`candidates` would give, per PUID.
 
         Raises:
             CatalogError: the database failed.

@@ -748,12 +748,13 @@ def plan_migrations(
     from oais.bootstrap import format_catalog
     from oais.domain.formats import Purpose
     from oais.domain.migration import MigrationPlan
-    from oais.preservation_planning.migration import PlanTotals, planned_aips
+    from oais.preservation_planning.migration import PlanTotals, format_totals, planned_aips
 
     with _handled(as_json):
         settings = load_settings()
         rules = load_format_policy(policy or settings.policies)
         require_tools(rules, [Purpose.PRESERVATION])
+        catalog = format_catalog(settings)
         totals = PlanTotals()
         created = datetime.now(UTC)
 
@@ -766,24 +767,32 @@ def plan_migrations(
                 totals=totals.lines(rules),
             )
 
-        aips = planned_aips(rules, format_catalog(settings), totals)
         if out_path is not None:
-            write_plan(out_path, aips, header)
+            write_plan(out_path, planned_aips(rules, catalog, totals), header)
             plan = header()
         elif as_json:
-            listed = list(aips)
+            listed = list(planned_aips(rules, catalog, totals))
             _emit_json({**header().model_dump(mode="json", exclude={"aips"}), "aips": listed})
             return
         else:
-            for _ in aips:
-                pass
-            plan = header()
+            # A dry run shows the totals only: one grouped query, no plan lines, no output names.
+            lines = format_totals(
+                rules, catalog.unmigrated(p for p, r in rules.formats.items() if r.preservation)
+            )
+            plan = MigrationPlan(
+                created=created,
+                policy=rules.reference,
+                files=sum(t.files for t in lines),
+                bytes=sum(t.bytes for t in lines),
+                totals=lines,
+            )
         if as_json:
             _emit_json({**plan.model_dump(mode="json", exclude={"aips"}), "out": str(out_path)})
             return
+        # The dry run counts AIPs per format only (an AIP may hold several formats to migrate).
+        aips = f" in {totals.aips} AIPs" if out_path is not None else ""
         out.print(
-            f"format policy {plan.policy}: {plan.files} files, {_size(plan.bytes)} "
-            f"in {totals.aips} AIPs to migrate",
+            f"format policy {plan.policy}: {plan.files} files, {_size(plan.bytes)}{aips} to migrate",
             markup=False,
         )
         for t in plan.totals:
@@ -816,12 +825,9 @@ def migrate_apply(
     (exit 1) and nothing is done. Exit code 1 also if an AIP failed. Applying a plan again does
     nothing for the files already migrated.
     """
-    from oais.adapters.format_tools import require_tools
     from oais.adapters.plan_files import read_plan
     from oais.adapters.policy_files import load_format_policy
     from oais.bootstrap import migration_service
-    from oais.domain.formats import Purpose
-    from oais.preservation_planning.migration import plan_tools
 
     with _handled(as_json):
         settings = load_settings()
@@ -830,7 +836,6 @@ def migrate_apply(
         with _services() as services:
             service = migration_service(services)
             checked = service.check(plan, rules, str(plan_path))
-            require_tools(rules, [Purpose.PRESERVATION], only=plan_tools(checked))
 
             def started(aip_id: str) -> None:
                 if not as_json:

@@ -35,9 +35,9 @@ from oais.archival_storage.service import ArchivalStorage
 from oais.domain.bag import BagStructure
 from oais.domain.errors import SipRejected, StorageError, ToolError
 from oais.domain.fixity import DigestAlgorithm
-from oais.domain.formats import FormatPolicy, Rule
+from oais.domain.formats import FormatPolicy
 from oais.domain.issues import Issue, errors, issue, warnings
-from oais.domain.migration import Conversion, ConversionRecord, derived_file, output_path, refusal
+from oais.domain.migration import ConversionRecord, derived_file, output_path, refusal
 from oais.domain.packages import (
     Aip,
     AipRecord,
@@ -427,7 +427,9 @@ class IngestService:
                 shutil.copyfile(objects / f.path, source)
                 why: str | None
                 try:
-                    c = self._run(converter, policy, rule, source, f.format.puid or "", output)
+                    c = converter.convert(
+                        rule.tool, policy.tools[rule.tool], rule, source, f.format.puid or "", output
+                    )
                 except ToolError as exc:
                     why = str(exc)
                 else:
@@ -441,12 +443,6 @@ class IngestService:
                 shutil.move(output, objects / out_path)
                 files.append(entry)
                 record.kept(EventType.NORMALIZATION, started, f, entry, rule, c)
-
-    @staticmethod
-    def _run(
-        converter: FormatConverter, policy: FormatPolicy, rule: Rule, source: Path, puid: str, output: Path
-    ) -> Conversion:
-        return converter.convert(rule.tool, policy.tools[rule.tool], rule, source, puid, output)
 
     def _file_entry(
         self, copied: CopiedFile, bag_root: str | None, cache: dict[FormatFacts, FormatFacts]

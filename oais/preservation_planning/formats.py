@@ -82,7 +82,7 @@ def format_report(
                 bytes=h.bytes,
                 aips=h.aips,
                 migration="" if rule is None else f"to {rule.target} with {rule.tool}",
-                unmigrated=unmigrated.get(h.puid, 0) if h.puid is not None else 0,
+                unmigrated=unmigrated[h.puid][0] if h.puid in unmigrated else 0,
             )
         )
     lines.sort(key=lambda ln: (_ORDER[ln.status], -ln.bytes, ln.puid or ""))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import posixpath
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,65 +79,57 @@ SHA256 = DigestAlgorithm.SHA256
 
 
 @dataclass
-class _Total:
-    files: int = 0
-    bytes: int = 0
-    aips: set[str] = field(default_factory=set)
-
-
-@dataclass
 class PlanTotals:
-    """Totals by source format, filled as the plan's lines are produced."""
+    """Files, bytes and AIPs by source format, counted as the plan's lines are produced."""
 
-    by_format: dict[tuple[str, str], _Total] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, tuple[int, int, set[str]]] = field(default_factory=dict)
 
-    def add(self, c: Candidate, rule: Rule, name: str) -> None:
-        """Count one planned file (``name``: its format's name in the policy)."""
-        total = self.by_format.setdefault((c.puid, rule.target), _Total())
-        total.files += 1
-        total.bytes += c.size
-        total.aips.add(c.aip_id)
-        self.names.setdefault(c.puid, name)
+    def add(self, c: Candidate) -> None:
+        """Count one planned file."""
+        files, size, aips = self.counts.get(c.puid, (0, 0, set()))
+        aips.add(c.aip_id)
+        self.counts[c.puid] = (files + 1, size + c.size, aips)
 
     def lines(self, policy: FormatPolicy) -> list[FormatTotal]:
         """One total per source format, most bytes first."""
-        out = []
-        for (puid, target), t in self.by_format.items():
-            rule = _rule(policy, puid)
-            out.append(
-                FormatTotal(
-                    source_puid=puid,
-                    source_name=self.names.get(puid, ""),
-                    action="migrate",
-                    tool=rule.tool if rule else "",
-                    target_puid=target,
-                    files=t.files,
-                    bytes=t.bytes,
-                    aips=len(t.aips),
-                )
-            )
-        return sorted(out, key=lambda t: (-t.bytes, t.source_puid))
+        return format_totals(policy, {p: (n, size, len(aips)) for p, (n, size, aips) in self.counts.items()})
 
     @property
     def files(self) -> int:
         """Files planned."""
-        return sum(t.files for t in self.by_format.values())
+        return sum(n for n, _, _ in self.counts.values())
 
     @property
     def aips(self) -> int:
         """AIPs with files planned."""
-        return len({a for t in self.by_format.values() for a in t.aips})
+        return len(set().union(*(aips for _, _, aips in self.counts.values())))
 
     @property
     def bytes(self) -> int:
         """Bytes to process."""
-        return sum(t.bytes for t in self.by_format.values())
+        return sum(size for _, size, _ in self.counts.values())
 
 
-def _rule(policy: FormatPolicy, puid: str) -> Rule | None:
-    rules = policy.formats.get(puid)
-    return rules.preservation if rules is not None else None
+def format_totals(policy: FormatPolicy, counts: Mapping[str, tuple[int, int, int]]) -> list[FormatTotal]:
+    """The totals of a plan, most bytes first, from (files, bytes, AIPs) by source PUID: counted
+    while a plan is written (:class:`PlanTotals`), or by the catalog for a dry run."""
+    out = []
+    for puid, (files, size, aips) in counts.items():
+        rules = policy.formats[puid]
+        rule = rules.preservation  # planned formats have one; the plan says nothing else
+        out.append(
+            FormatTotal(
+                source_puid=puid,
+                source_name=rules.name,
+                action="migrate",
+                tool=rule.tool if rule else "",
+                target_puid=rule.target if rule else "",
+                files=files,
+                bytes=size,
+                aips=aips,
+            )
+        )
+    return sorted(out, key=lambda t: (-t.bytes, t.source_puid))
 
 
 #: Planned files whose output names are checked against the catalog in one query.
@@ -203,7 +195,7 @@ def _name_outputs(
         files = []
         for c, out in zip(group.candidates, outputs, strict=True):
             rule = rules[c.puid]
-            totals.add(c, rule, names[c.puid])
+            totals.add(c)
             files.append(
                 {
                     "path": c.path,
@@ -319,6 +311,7 @@ class MigrationService:
 
         Raises:
             PlanInvalid: with every problem found (nothing has been done).
+            ToolError: a tool the plan's lines need is not installed (naming its Debian package).
             CatalogError: the catalog cannot be read.
         """
         found: list[Issue] = []
@@ -349,6 +342,9 @@ class MigrationService:
                     checked.append(result)
         if found:
             raise PlanInvalid(f"{source}: the plan cannot be applied ({len(found)} problems)", found)
+        tools = {rule.tool for item in checked for _, _, rule in item.todo}
+        if missing := self._converter.missing_tools(policy, tools):
+            raise ToolError(f"format policy {policy.reference}: " + "; ".join(missing))
         return checked
 
     def apply(
@@ -615,8 +611,3 @@ def _reused(record: AipRecord) -> tuple[list[FileEntry], list[Fetched]]:
             )
         )
     return files, fetched
-
-
-def plan_tools(checked: Iterable[CheckedAip]) -> set[str]:
-    """The tools the lines to do will run."""
-    return {rule.tool for item in checked for _, _, rule in item.todo}

@@ -73,6 +73,13 @@ def _ok(run: Any) -> Any:
     return run.json if run.stdout.startswith("{") else run
 
 
+def _size(n: int) -> str:
+    """Sizes as the command prints them."""
+    from oais.entrypoints.cli import _size as shown
+
+    return shown(n)
+
+
 def _plan(oais: Oais, path: Path, *extra: str) -> dict[str, Any]:
     _ok(oais("plan", "migrations", "--out", path, "--json", *extra))
     plan: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -90,9 +97,10 @@ def test_a_reviewed_plan_makes_a_second_version_with_the_originals_kept(oais: Oa
 
     # The dry run writes nothing and says what would be done.
     dry = _ok(oais("plan", "migrations"))
-    assert "4 files" in dry.stdout and "1 AIPs to migrate" in dry.stdout
+    assert "formats@2: 4 files, " in dry.stdout and " to migrate" in dry.stdout
     assert "dry run: nothing written" in dry.stdout
     assert "fmt/116 Windows Bitmap 3.0: 2 files" in dry.stdout
+    assert not list(tmp_path.glob("*.json"))
 
     plan_path = tmp_path / "plan.json"
     plan = _plan(oais, plan_path)
@@ -109,6 +117,11 @@ def test_a_reviewed_plan_makes_a_second_version_with_the_originals_kept(oais: Oa
     totals = {t["source_puid"]: t for t in plan["totals"]}
     assert totals["fmt/116"]["files"] == 2 and totals["fmt/116"]["target_puid"] == "fmt/11"
     assert sum(t["files"] for t in plan["totals"]) == 4
+    # The dry run's totals, from one grouped query, are the plan's.
+    for t in plan["totals"]:
+        counts = f"{t['files']} files, {_size(t['bytes'])}, {t['aips']} AIPs"
+        line = f"{t['source_puid']} {t['source_name']}: {counts}"
+        assert line in dry.stdout, (line, dry.stdout)
 
     applied = _ok(oais("migrate", "apply", plan_path, "--json"))
     assert applied["failed"] == 0
@@ -375,3 +388,21 @@ def test_a_normalisation_that_fails_keeps_the_original_alone_with_a_warning(
     assert len(failed) == 2
     # The bitmaps are still due for migration.
     assert _plan(oais, tmp_path / "plan.json", "--policy", str(tmp_path / "formats.toml"))["files"] == 2
+
+
+def test_a_missing_tool_stops_plan_and_apply_before_anything_runs(oais: Oais, tmp_path: Path) -> None:
+    policy = _tool_policy(tmp_path, 'cp "$1" "$2"\n')
+    aip = _ok(oais.ingest(make_sip(tmp_path / "sip")))["aip_id"]
+    plan_path = tmp_path / "plan.json"
+    _plan(oais, plan_path, "--policy", str(policy))
+    before = tree_snapshot(oais.store)
+    (tmp_path / "broken-tool").unlink()  # the tool is gone between the plan and its application
+
+    for args in (("plan", "migrations", "--out", tmp_path / "again.json"), ("migrate", "apply", plan_path)):
+        run = oais(*args, "--policy", str(policy))
+        assert run.code == 8, (args, run.stdout, run.stderr)
+        assert f"tool 'broken': command '{tmp_path / 'broken-tool'}' is not on PATH" in run.stderr
+        assert "install the Debian package none" in run.stderr
+    assert not (tmp_path / "again.json").exists()
+    assert tree_snapshot(oais.store) == before
+    assert _ok(oais("show", aip, "--json"))["version"]["version"] == 1

@@ -89,8 +89,8 @@ class SqlFormatCatalog:
         except SQLAlchemyError as exc:
             raise CatalogError(f"cannot read the files to migrate: {exc}") from exc
 
-    def unmigrated(self, puids: Iterable[str]) -> dict[str, int]:
-        """How many files of :meth:`candidates` there are per PUID (one grouped query).
+    def unmigrated(self, puids: Iterable[str]) -> dict[str, tuple[int, int, int]]:
+        """(files, bytes, AIPs) of :meth:`candidates` per PUID (one grouped query).
 
         Raises:
             CatalogError: the database failed.
@@ -99,10 +99,19 @@ class SqlFormatCatalog:
         if not wanted:
             return {}
         f = table(FileRow)
-        query = _unmigrated(select(f.c.format_puid, func.count()), wanted).group_by(f.c.format_puid)
+        v = table(AipVersionRow)
+        query = _unmigrated(
+            select(
+                f.c.format_puid,
+                func.count(),
+                func.coalesce(func.sum(f.c.size), 0),
+                func.count(distinct(v.c.aip_id)),
+            ),
+            wanted,
+        ).group_by(f.c.format_puid)
         try:
             with self._engine.connect() as connection:
-                return {puid: n for puid, n in connection.execute(query)}
+                return {puid: (n, int(size), aips) for puid, n, size, aips in connection.execute(query)}
         except SQLAlchemyError as exc:
             raise CatalogError(f"cannot count the files to migrate: {exc}") from exc
 
