@@ -39,10 +39,11 @@ class Oais:
     home: Path
     env: dict[str, str]
 
-    def __call__(self, *args: str | Path, timeout: float = 600) -> Run:
+    def __call__(self, *args: str | Path, timeout: float = 600, cwd: Path | None = None) -> Run:
         proc = subprocess.run(
             [sys.executable, "-m", "oais", *map(str, args)],
             env=self.env,
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=timeout,

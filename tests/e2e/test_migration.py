@@ -8,7 +8,6 @@ astropy. Bad plans and failing tools must leave the archive exactly as it was.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import stat
@@ -25,6 +24,7 @@ from PIL import Image
 from tests.conftest import S3Service
 from tests.e2e.conftest import REPO, Oais, tree_snapshot
 from tests.e2e.test_s3_storage import _archive as s3_archive
+from tests.support.processes import wait_gone
 
 pytestmark = [pytest.mark.slow]
 
@@ -95,12 +95,16 @@ def test_a_reviewed_plan_makes_a_second_version_with_the_originals_kept(oais: Oa
     v1 = oais.store / "aips" / aip / "v1"
     v1_before = tree_snapshot(v1)
 
-    # The dry run writes nothing and says what would be done.
-    dry = _ok(oais("plan", "migrations"))
+    # The dry run writes nothing, neither where it runs nor in the archive, and says what would be done.
+    home_before = tree_snapshot(oais.home)
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    dry = _ok(oais("plan", "migrations", cwd=workdir))
     assert "formats@2: 4 files, " in dry.stdout and " to migrate" in dry.stdout
     assert "dry run: nothing written" in dry.stdout
     assert "fmt/116 Windows Bitmap 3.0: 2 files" in dry.stdout
-    assert not list(tmp_path.glob("*.json"))
+    assert list(workdir.iterdir()) == []
+    assert tree_snapshot(oais.home) == home_before
 
     plan_path = tmp_path / "plan.json"
     plan = _plan(oais, plan_path)
@@ -214,11 +218,15 @@ def test_an_edited_plan_with_unknown_aips_or_formats_is_refused_whole(oais: Oais
     # Not JSON, and a plan missing a field: clear errors naming the file.
     path.write_text("{not json", encoding="utf-8")
     broken = oais("migrate", "apply", path)
-    assert broken.code == 1 and "PLAN-E001" in broken.stderr and str(path) in broken.stderr
+    assert broken.code == 1
+    assert f"PLAN-E001 {path}: (the document): Invalid JSON: key must be a string" in broken.stderr
     del edited["policy"]
     path.write_text(json.dumps(edited), encoding="utf-8")
     missing = oais("migrate", "apply", path, "--json")
-    assert missing.code == 1 and any("policy" in i["message"] for i in missing.json["issues"])
+    assert missing.code == 1
+    assert [(i["code"], i["path"], i["message"]) for i in missing.json["issues"]] == [
+        ("PLAN-E001", str(path), "policy: Field required")
+    ]
 
     assert tree_snapshot(oais.store) == before
     assert _ok(oais("show", aip, "--json"))["version"]["version"] == 1
@@ -248,7 +256,11 @@ def _tool_policy(tmp_path: Path, script: str, timeout: float = 60) -> Path:
 @pytest.mark.parametrize(
     ("script", "timeout", "reason"),
     [
-        ("echo $$ > PIDFILE; sleep 600\n", 2, r"did not finish within 2"),
+        (
+            'sleep 600 & echo "$$ $!" > PIDFILE.tmp && mv PIDFILE.tmp PIDFILE; wait\n',
+            3,
+            r"did not finish within 3",
+        ),
         ('cp "$1" "$2"\n', 60, r"produced fmt/116 .*not the target fmt/11"),
         ('echo "cannot decode $1" >&2; exit 3\n', 60, r"cannot decode"),
     ],
@@ -259,17 +271,19 @@ def test_a_failing_tool_writes_nothing_for_its_aip_and_the_others_go_on(
 ) -> None:
     policy = _tool_policy(tmp_path, script, timeout)
     sip = make_sip(tmp_path / "sip")
-    bitmaps = _ok(oais.ingest(sip))["aip_id"]
+    # Plans go by AIP id: the failing AIP comes first, so the other one shows that the run went on.
+    bitmaps = _ok(oais.ingest(sip, "--id", "a-plates"))["aip_id"]
     gifs = tmp_path / "gifs"
     gifs.mkdir()
     shutil.copy(sip / "logo.gif", gifs / "logo.gif")
-    other = _ok(oais.ingest(gifs, title="Logos"))["aip_id"]
+    other = _ok(oais.ingest(gifs, "--id", "b-logos", title="Logos"))["aip_id"]
     plan_path = tmp_path / "plan.json"
     _plan(oais, plan_path, "--policy", str(policy))
     untouched = tree_snapshot(oais.store / "aips" / bitmaps)
 
     run = oais("migrate", "apply", plan_path, "--policy", str(policy), "--json", timeout=120)
     assert run.code == 1, run.stderr
+    assert [a["aip_id"] for a in run.json["aips"]] == [bitmaps, other]
     outcomes = {a["aip_id"]: a for a in run.json["aips"]}
     assert outcomes[bitmaps]["status"] == "failed" and outcomes[bitmaps]["version"] == 1
     assert re.search(reason, outcomes[bitmaps]["reason"]), outcomes[bitmaps]["reason"]
@@ -278,11 +292,13 @@ def test_a_failing_tool_writes_nothing_for_its_aip_and_the_others_go_on(
 
     assert tree_snapshot(oais.store / "aips" / bitmaps) == untouched
     assert _ok(oais("show", bitmaps, "--json"))["version"]["version"] == 1
-    assert oais.staging_left() == [] or all(p.name.startswith(".") for p in oais.staging_left())
-    if "PIDFILE" in script:  # the hanging tool was stopped, not left running
-        pid = int((tmp_path / "tool.pid").read_text())
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    assert oais.staging_left() == []
+    if "PIDFILE" in script:  # the hanging tool was stopped, and what it started with it
+        pid_file = tmp_path / "tool.pid"
+        if not pid_file.exists():
+            pytest.fail("the hanging tool never started")
+        for pid in map(int, pid_file.read_text().split()):
+            assert wait_gone(pid), f"process {pid} of the stopped tool is still running"
 
 
 def test_a_corrupt_source_fails_its_aip_with_the_reason(oais: Oais, tmp_path: Path) -> None:
@@ -299,7 +315,8 @@ def test_a_corrupt_source_fails_its_aip_with_the_reason(oais: Oais, tmp_path: Pa
     assert run.code == 1
     (outcome,) = run.json["aips"]
     assert outcome["aip_id"] == aip and outcome["status"] == "failed"
-    assert "broken.bmp" in outcome["reason"]
+    assert outcome["reason"].startswith("broken.bmp: pillow failed (exit status 2): ")
+    assert "broken.bmp: cannot be read as an image: image file is truncated" in outcome["reason"]
     assert tree_snapshot(oais.store) == before
 
 

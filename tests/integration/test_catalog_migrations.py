@@ -130,9 +130,6 @@ def test_head_is_the_last_migration_and_a_database_at_head_is_left_alone(
         f"catalog {named}: cannot bring the schema to {HEAD}: Can't locate revision identified by "
         "'ffff' (was the catalog written by a newer release of oais?)"
     )
-    password = make_url(empty_database).password
-    if password:
-        assert f":{password}@" not in str(refused.value) and ":***@" in str(refused.value)
 
 
 def test_an_unusable_database_is_reported_as_a_catalog_error(tmp_path: Path) -> None:
@@ -140,6 +137,13 @@ def test_an_unusable_database_is_reported_as_a_catalog_error(tmp_path: Path) -> 
     with pytest.raises(CatalogError) as refused:
         upgrade(f"sqlite:///{missing}")
     assert str(refused.value).startswith(f"catalog sqlite:///{missing}: cannot read the schema revision: ")
+    # A server that is not there (nothing listens on port 1): named with its password hidden.
+    with pytest.raises(CatalogError) as refused:
+        upgrade("postgresql+psycopg://oais:s3cret@127.0.0.1:1/catalog")
+    assert str(refused.value).startswith(
+        "catalog postgresql+psycopg://oais:***@127.0.0.1:1/catalog: cannot read the schema revision: "
+    )
+    assert "s3cret" not in str(refused.value)
     with pytest.raises(CatalogError, match="not supported"):
         make_engine("mysql://localhost/oais")
 

@@ -116,11 +116,15 @@ def test_a_missing_tool_is_named_with_its_debian_package() -> None:
     ]
 
 
-def test_require_tools_fails_before_anything_runs(tmp_path: Path) -> None:
+def test_require_tools_raises_naming_the_policy_the_missing_command_and_its_package() -> None:
     data = shipped()
     data["tools"]["ghostscript"]["command"] = "no-such-ghostscript"
     policy = FormatPolicy.model_validate(data)
-    with pytest.raises(ToolError, match=r"^format policy formats@2: tool 'ghostscript': command "):
+    with pytest.raises(
+        ToolError,
+        match=r"^format policy formats@2: tool 'ghostscript': command 'no-such-ghostscript' is not on "
+        r"PATH; install the Debian package ghostscript \(apt-get install ghostscript\)$",
+    ):
         require_tools(policy, [Purpose.PRESERVATION])
 
 

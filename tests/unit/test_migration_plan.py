@@ -104,5 +104,10 @@ def test_a_bad_plan_file_is_plan_e001_naming_the_file_and_the_field(
 
 
 def test_a_missing_plan_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(PlanInvalid, match=r"plan\.json"):
-        read_plan(tmp_path / "plan.json")
+    path = tmp_path / "plan.json"
+    with pytest.raises(PlanInvalid, match=r"plan\.json") as caught:
+        read_plan(path)
+    assert str(caught.value) == f"{path}: cannot read the plan"
+    assert [i.code for i in caught.value.issues] == ["PLAN-E001"]
+    assert caught.value.issues[0].path == str(path)
+    assert "No such file" in caught.value.issues[0].message, caught.value.issues
