@@ -79,7 +79,7 @@ class ToolConverter:
             output: where the tool writes its output; its directory exists and is private.
 
         Returns:
-            What the tool produced: its version, the command, the time it took, the output's format,
+            What the tool produced: its version, the command, the output's format,
             size and digests, and the property comparison.
 
         Raises:
@@ -92,9 +92,7 @@ class ToolConverter:
         # A file left at the output path would pass for the tool's output if the tool wrote none.
         output.unlink(missing_ok=True)
         command = command_line(tool, rule, source, output)
-        started = time.monotonic()
         self._run(tool_name, tool, rule, command, source, output)
-        seconds = time.monotonic() - started
         try:
             size = output.stat().st_size
         except FileNotFoundError:
@@ -119,7 +117,6 @@ class ToolConverter:
             tool=tool_name,
             tool_version=version,
             command=command,
-            seconds=round(seconds, 3),
             output_puid=facts.puid,
             output_name=facts.name,
             checks=checks,

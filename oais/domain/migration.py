@@ -126,7 +126,6 @@ class Conversion(BaseModel):
     tool: str  # the policy's tool name
     tool_version: str  # as the tool reports it ("GPL Ghostscript 10.00.0", "Pillow 11.1.0")
     command: list[str]  # the command line that ran (paths as in the scratch area)
-    seconds: float
     output_puid: str | None  # the output as identified (it must be the rule's target)
     output_name: str
     checks: list[PropertyCheck]
