@@ -49,12 +49,10 @@ private bytecode cache (removed at the end).
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import hashlib
 import json
 import os
-import platform
 import secrets
 import shutil
 import statistics
@@ -69,16 +67,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
-OUT = REPO / "bench" / "out"
-sys.path.insert(0, str(REPO))
+from _common import (
+    DEFAULT_PG,
+    REPO,
+    VENV_BIN,
+    MiB,
+    host,
+    indexes_dropped,
+    own_bytecode_cache,
+    throwaway_postgres,
+)
 
-MiB = 1 << 20
+OUT = REPO / "bench" / "out"
 WORKERS = 2
 BUDGET = 100_000_000_000  # bytes per second: never the limit here
-PYCACHE_VAR = "OAIS_AUDIT_BENCH_PYCACHE"
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 # -- small helpers ----------------------------------------------------------------------------------
@@ -674,7 +676,7 @@ def _fill(engine: Any, versions: int, per: int) -> None:
             {"n": versions, "per": per, "size": FILE_SIZE},
         )
         conn.execute(text("SELECT setval(pg_get_serial_sequence('aip_versions', 'id'), :n)"), {"n": versions})
-        with _indexes_dropped(conn, "files"):
+        with indexes_dropped(conn, "files"):
             conn.execute(
                 text(
                     "INSERT INTO files (id, version_id, path, size, sha256, xxh3_128, format_name, "
@@ -715,7 +717,7 @@ def _fill_slices(engine: Any, versions: int, per: int, files_per_slice: int, nev
         conn.execute(text("SET LOCAL synchronous_commit = off"))
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         conn.execute(text("TRUNCATE audit_slices"))
-        with _indexes_dropped(conn, "audit_slices"):
+        with indexes_dropped(conn, "audit_slices"):
             conn.execute(
                 text(
                     "INSERT INTO audit_slices (id, version_id, location, number, first_file, last_file, "
@@ -739,39 +741,6 @@ def _fill_slices(engine: Any, versions: int, per: int, files_per_slice: int, nev
         )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE audit_slices"))
-
-
-@contextlib.contextmanager
-def _indexes_dropped(conn: Any, table: str) -> Iterator[None]:
-    """Drop a table's secondary indexes, unique and foreign key constraints, and put them back (a bulk
-    load and one build per index is much faster than maintaining them row by row)."""
-    from sqlalchemy import text
-
-    constraints = conn.execute(
-        text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('u', 'f') ORDER BY contype DESC"
-        ),
-        {"t": table},
-    ).all()
-    indexes = conn.execute(
-        text(
-            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-            "JOIN pg_class i ON i.oid = x.indexrelid "
-            "WHERE x.indrelid = CAST(:t AS regclass) AND NOT x.indisprimary "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)"
-        ),
-        {"t": table},
-    ).all()
-    for conname, _ in constraints:
-        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{conname}"'))
-    for relname, _ in indexes:
-        conn.execute(text(f'DROP INDEX "{relname}"'))
-    yield
-    for _, definition in indexes:
-        conn.execute(text(definition))
-    for conname, definition in reversed(constraints):
-        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{conname}" {definition}'))
 
 
 PLAN_SEPARATOR = "\n-- EXPLAIN (ANALYZE, BUFFERS):\n"
@@ -869,8 +838,7 @@ def _explain(engine: Any, ledger: Any, captured: _Captured, cut_offs: dict[str, 
 
 
 def bench_postgres(b: Bench) -> None:
-    from sqlalchemy import create_engine, event, text
-    from sqlalchemy.engine import make_url
+    from sqlalchemy import event, text
 
     from oais.adapters.catalog.audit import SqlAuditLedger
     from oais.adapters.catalog.engine import make_engine
@@ -881,126 +849,102 @@ def bench_postgres(b: Bench) -> None:
     name = f"4 PostgreSQL, {versions * per:,} file copies"
     print(f"\n{name}", flush=True)
     admin_url = os.environ.get("OAIS_BENCH_POSTGRES_URL", DEFAULT_PG)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    database = f"oais_audit_bench_{secrets.token_hex(4)}"
-    url = make_url(admin_url).set(database=database).render_as_string(hide_password=False)
     count = 50 if b.quick else 200
     out: dict[str, Any] = {"versions": versions, "files_per_version": per, "claims_per_state": count}
     b.results["postgres"] = out
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{database}"'))
-    engine = None
-    try:
+    with throwaway_postgres(admin_url, "oais_audit_bench") as url:
         upgrade(url)
         engine = make_engine(url)
-        ledger = SqlAuditLedger(engine)
-        captured = _Captured("SKIP LOCKED")
-        event.listen(engine, "before_cursor_execute", captured)
-        making = _Captured("INSERT INTO audit_slices")
-        event.listen(engine, "before_cursor_execute", making)
-        with engine.connect() as conn:
-            out["server"] = conn.execute(text("SELECT version()")).scalar()
-            out["settings"] = {
-                s: conn.execute(text(f"SHOW {s}")).scalar()
-                for s in ("shared_buffers", "work_mem", "effective_cache_size", "random_page_cost")
-            }
+        try:
+            ledger = SqlAuditLedger(engine)
+            captured = _Captured("SKIP LOCKED")
+            event.listen(engine, "before_cursor_execute", captured)
+            making = _Captured("INSERT INTO audit_slices")
+            event.listen(engine, "before_cursor_execute", making)
+            with engine.connect() as conn:
+                out["server"] = conn.execute(text("SELECT version()")).scalar()
+                out["settings"] = {
+                    s: conn.execute(text(f"SHOW {s}")).scalar()
+                    for s in ("shared_buffers", "work_mem", "effective_cache_size", "random_page_cost")
+                }
 
-        start = time.perf_counter()
-        _fill(engine, versions, per)
-        out["fill_s"] = time.perf_counter() - start
-        print(f"  filled {versions:,} versions x {per} files in {out['fill_s']:.0f} s", flush=True)
-        start = time.perf_counter()
-        made = ledger.make_slices()
-        out["make_slices_first_s"] = time.perf_counter() - start
-        print(f"  make_slices: {made:,} slices in {out['make_slices_first_s']:.1f} s", flush=True)
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-        noop = []
-        for _ in range(5):
             start = time.perf_counter()
+            _fill(engine, versions, per)
+            out["fill_s"] = time.perf_counter() - start
+            print(f"  filled {versions:,} versions x {per} files in {out['fill_s']:.0f} s", flush=True)
+            start = time.perf_counter()
+            made = ledger.make_slices()
+            out["make_slices_first_s"] = time.perf_counter() - start
+            print(f"  make_slices: {made:,} slices in {out['make_slices_first_s']:.1f} s", flush=True)
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
+            noop = []
+            for _ in range(5):
+                start = time.perf_counter()
+                ledger.make_slices()
+                noop.append((time.perf_counter() - start) * 1000)
+            out["make_slices_nothing_new_ms"] = noop
+            making.on = True
             ledger.make_slices()
-            noop.append((time.perf_counter() - start) * 1000)
-        out["make_slices_nothing_new_ms"] = noop
-        making.on = True
-        ledger.make_slices()
-        making.on = False
-        out["make_slices_nothing_new_explain"] = _explained(engine, making)
-        print(
-            f"  make_slices with nothing new (every audit run and tick): "
-            f"median {statistics.median(noop):.0f} ms",
-            flush=True,
-        )
-
-        one_aip = f"aip-{versions // 2}"
-        states: dict[str, Callable[[datetime], dict[str, Any]]] = {
-            "scheduled (deep > 90 d, quick > 7 d)": lambda now: {
-                "deep_before": now - timedelta(days=90),
-                "quick_before": now - timedelta(days=7),
-            },
-            "nothing due": lambda now: {
-                "deep_before": now - timedelta(days=100),
-                "quick_before": now - timedelta(days=10),
-            },
-            "--all --deep": lambda now: {"deep_before": now, "quick_before": now},
-            "--aip X --deep": lambda now: {"deep_before": now, "quick_before": now, "aip_id": one_aip},
-        }
-        layouts = [("10 files per slice", per, False), ("10 files per slice", per, True)]
-        if not b.quick:
-            layouts += [("1 file per slice", 1, False), ("1 file per slice", 1, True)]
-        out["states"] = {}
-        for layout, fps, never in layouts:
-            start = time.perf_counter()
-            _fill_slices(engine, versions, per, fps, never)
-            slices = versions * per // fps
+            making.on = False
+            out["make_slices_nothing_new_explain"] = _explained(engine, making)
             print(
-                f"  {slices:,} slices ({layout}){', none verified yet' if never else ''}: "
-                f"filled in {time.perf_counter() - start:.0f} s",
+                f"  make_slices with nothing new (every audit run and tick): "
+                f"median {statistics.median(noop):.0f} ms",
                 flush=True,
             )
-            chosen = (
-                states
-                if not never
-                else {
-                    "never verified (scheduled)": states["scheduled (deep > 90 d, quick > 7 d)"],
-                    "never verified, --all --deep": states["--all --deep"],
-                }
-            )
-            for state, cut_offs in chosen.items():
-                label = f"{slices:,} slices, {state}"
-                got = _claims(ledger, count, cut_offs)
-                got["explain"] = _explain(engine, ledger, captured, cut_offs(datetime.now(UTC)))
-                out["states"][label] = got
+
+            one_aip = f"aip-{versions // 2}"
+            states: dict[str, Callable[[datetime], dict[str, Any]]] = {
+                "scheduled (deep > 90 d, quick > 7 d)": lambda now: {
+                    "deep_before": now - timedelta(days=90),
+                    "quick_before": now - timedelta(days=7),
+                },
+                "nothing due": lambda now: {
+                    "deep_before": now - timedelta(days=100),
+                    "quick_before": now - timedelta(days=10),
+                },
+                "--all --deep": lambda now: {"deep_before": now, "quick_before": now},
+                "--aip X --deep": lambda now: {"deep_before": now, "quick_before": now, "aip_id": one_aip},
+            }
+            layouts = [("10 files per slice", per, False), ("10 files per slice", per, True)]
+            if not b.quick:
+                layouts += [("1 file per slice", 1, False), ("1 file per slice", 1, True)]
+            out["states"] = {}
+            for layout, fps, never in layouts:
+                start = time.perf_counter()
+                _fill_slices(engine, versions, per, fps, never)
+                slices = versions * per // fps
                 print(
-                    f"    {state:<38} claim median {got['claim_median_ms']:7.1f} ms, p95 "
-                    f"{got['claim_p95_ms']:7.1f} ms; release median {got['release_median_ms']:5.1f} ms; "
-                    f"{got['claims']} claims of {got['slices_per_claim']:.0f} slices {got['modes']}",
+                    f"  {slices:,} slices ({layout}){', none verified yet' if never else ''}: "
+                    f"filled in {time.perf_counter() - start:.0f} s",
                     flush=True,
                 )
-        out["never"] = NEVER.isoformat()
-    finally:
-        if engine is not None:
+                chosen = (
+                    states
+                    if not never
+                    else {
+                        "never verified (scheduled)": states["scheduled (deep > 90 d, quick > 7 d)"],
+                        "never verified, --all --deep": states["--all --deep"],
+                    }
+                )
+                for state, cut_offs in chosen.items():
+                    label = f"{slices:,} slices, {state}"
+                    got = _claims(ledger, count, cut_offs)
+                    got["explain"] = _explain(engine, ledger, captured, cut_offs(datetime.now(UTC)))
+                    out["states"][label] = got
+                    print(
+                        f"    {state:<38} claim median {got['claim_median_ms']:7.1f} ms, p95 "
+                        f"{got['claim_p95_ms']:7.1f} ms; release median {got['release_median_ms']:5.1f} ms; "
+                        f"{got['claims']} claims of {got['slices_per_claim']:.0f} slices {got['modes']}",
+                        flush=True,
+                    )
+            out["never"] = NEVER.isoformat()
+        finally:
             engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
 
 
 # -- main -------------------------------------------------------------------------------------------
-
-
-def _own_bytecode_cache() -> None:
-    """Restart with a private bytecode cache if Python was told not to write bytecode; the restarted
-    process removes it when it exits, however it exits."""
-    cache = os.environ.get(PYCACHE_VAR)
-    if cache:
-        atexit.register(shutil.rmtree, cache, ignore_errors=True)
-        return
-    if not sys.flags.dont_write_bytecode:
-        return
-    cache = tempfile.mkdtemp(prefix="oais-audit-bench-pyc-", dir="/var/tmp")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(PYTHONPYCACHEPREFIX=cache, **{PYCACHE_VAR: cache})
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
 def summary(b: Bench) -> None:
@@ -1043,7 +987,7 @@ def summary(b: Bench) -> None:
 
 
 def main() -> None:
-    _own_bytecode_cache()
+    own_bytecode_cache("audit")
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -1080,11 +1024,7 @@ def main() -> None:
         document = {
             "started": started.isoformat(),
             "finished": datetime.now(UTC).isoformat() if finished else None,
-            "host": {
-                "cores": os.cpu_count(),
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-            },
+            "host": host(),
             "args": {"only": chosen, "quick": args.quick, "rounds": rounds},
             "rows": [r.as_json() for r in b.rows],
             "results": b.results,

@@ -30,14 +30,18 @@ Timed, ``--rounds`` times (default 3), in an order that alternates from round to
 
 - **the command**, as a user runs it: ``oais plan migrations --out PLAN --json`` in its own process,
   wall time from start to exit (Python start, policy, tools check, query, output names, writing and
-  syncing the plan). Goal: median under 10 s. Its result is checked: the files and bytes it
-  reports must be those the layout above says, and after the first round the plan file is read back
-  (it must parse as JSON, list each AIP once, list the same number of files, and name the outputs
-  that clash as above): a broken command cannot look fast.
+  syncing the plan). Goal: median under 10 s. Its result is checked every round, outside the
+  timing: the files and bytes it reports must be those the layout above says, and the plan file
+  (removed before each run) is read back (it must be there, parse as JSON, list each AIP once, list
+  the same number of files, and name the outputs that clash as above): a broken command cannot look
+  fast.
 - for information, in this process: **the query** alone (``SqlFormatCatalog.candidates``, every row
   fetched) and **the plan lines** (``planned_aips``: the query, the output-name checks and the lines,
-  nothing written); the number of statements sent and the time spent executing the output-name
-  checks; and once, the fixed cost of the command on an empty catalog.
+  nothing written); the number of statements sent (exactly one candidates query, and at least one
+  output-name check when there is something to plan: a query changed beyond recognition stops the
+  benchmark rather than count as taking no time) and the time spent executing the output-name
+  checks; and per database, the fixed cost of the command on an empty catalog of its own (checked:
+  it plans no file).
 
 A command still running after ``--timeout`` seconds (default 120) is killed and counts as missing
 the goal; the plan lines are then stopped at that time too, and their time for the whole plan is
@@ -61,16 +65,12 @@ with a private bytecode cache (removed at the end).
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import json
 import os
-import platform
-import secrets
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -81,15 +81,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
-POLICIES = REPO / "policies"
-sys.path.insert(0, str(REPO))
+from _common import (
+    DEFAULT_PG,
+    REPO,
+    VENV_BIN,
+    MiB,
+    host,
+    indexes_dropped,
+    own_bytecode_cache,
+    throwaway_postgres,
+)
 
+POLICIES = REPO / "policies"
 GOAL_S = 10.0
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-PYCACHE_VAR = "OAIS_PLAN_BENCH_PYCACHE"
-MiB = 1 << 20
 
 #: Every this many AIPs, one has a second version.
 TWO_VERSIONS = 20
@@ -360,7 +364,7 @@ def fill(engine: Any, layout: Layout) -> dict[str, int]:
             conn.execute(
                 text("SELECT setval(pg_get_serial_sequence('aip_versions', 'id'), max(id)) FROM aip_versions")
             )
-        with indexes_dropped(conn, d, "files"):
+        with indexes_dropped(conn, "files"):
             counts["files"] = conn.execute(
                 text(
                     f"INSERT INTO files (id, {columns}) "
@@ -421,53 +425,6 @@ def fill(engine: Any, layout: Layout) -> dict[str, int]:
     return counts
 
 
-@contextlib.contextmanager
-def indexes_dropped(conn: Any, d: Dialect, table: str) -> Iterator[None]:
-    """Drop a table's secondary indexes (PostgreSQL: also its unique and foreign key constraints) and
-    build them again after the bulk load (one build per index is faster than row by row)."""
-    from sqlalchemy import text
-
-    if not d.pg:
-        rows = conn.execute(
-            text(
-                "SELECT name, sql FROM sqlite_master "
-                "WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"
-            ),
-            {"t": table},
-        ).all()
-        for name, _ in rows:
-            conn.execute(text(f'DROP INDEX "{name}"'))
-        yield
-        for _, sql in rows:
-            conn.execute(text(sql))
-        return
-    constraints = conn.execute(
-        text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('u', 'f') ORDER BY contype DESC"
-        ),
-        {"t": table},
-    ).all()
-    indexes = conn.execute(
-        text(
-            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-            "JOIN pg_class i ON i.oid = x.indexrelid "
-            "WHERE x.indrelid = CAST(:t AS regclass) AND NOT x.indisprimary "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)"
-        ),
-        {"t": table},
-    ).all()
-    for conname, _ in constraints:
-        conn.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{conname}"'))
-    for relname, _ in indexes:
-        conn.execute(text(f'DROP INDEX "{relname}"'))
-    yield
-    for _, definition in indexes:
-        conn.execute(text(definition))
-    for conname, definition in reversed(constraints):
-        conn.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{conname}" {definition}'))
-
-
 # -- catalogs: a throw-away database per scenario ------------------------------------------------------
 
 
@@ -486,22 +443,10 @@ def catalog(database: str, work: Path, label: str) -> Iterator[str]:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     admin_url = os.environ.get("OAIS_BENCH_POSTGRES_URL", DEFAULT_PG)
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"oais_plan_bench_{secrets.token_hex(4)}"
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
+    with throwaway_postgres(admin_url, "oais_plan_bench") as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 # -- the command, and the same work in this process ------------------------------------------------------
@@ -591,7 +536,11 @@ def check_result(result: dict[str, Any], expected: dict[str, int]) -> None:
 
 
 def check_plan_file(path: Path, expected: dict[str, int], rules: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """Read the plan back: JSON, each AIP once, the files and AIPs expected, clashing names avoided."""
+    """Read the plan back: written, JSON, each AIP once, the files and AIPs expected, clashing names
+    avoided."""
+    size = path.stat().st_size if path.is_file() else 0
+    if not size:
+        raise SystemExit(f"bench: the command wrote no plan to {path}")
     start = time.perf_counter()
     with open(path, encoding="utf-8") as f:
         plan = json.load(f)
@@ -616,7 +565,7 @@ def check_plan_file(path: Path, expected: dict[str, int], rules: dict[str, dict[
         problems.append(f"{renamed} outputs renamed for a name already taken, {expected['clashes']} expected")
     if problems:
         raise SystemExit(f"bench: the plan {path} is wrong: " + "; ".join(problems))
-    return {"aips": len(aips), "files": files, "renamed": renamed, "json_load_s": read_s}
+    return {"bytes": size, "aips": len(aips), "files": files, "renamed": renamed, "json_load_s": read_s}
 
 
 class Statements:
@@ -659,6 +608,18 @@ class Statements:
         self.first.clear()
         self.count.clear()
         self.seconds.clear()
+
+    def check(self, expect_names: bool) -> None:
+        """Stop if the statements of one plan were not recognised as :meth:`kind` expects them (one
+        candidates query; output-name checks when there is something to plan): a changed query
+        would otherwise be counted as "other", and the time spent on it as 0."""
+        candidates, names = self.count.get("candidates", 0), self.count.get("output names", 0)
+        if candidates != 1 or (expect_names and names == 0):
+            raise SystemExit(
+                f"bench: planned_aips sent {candidates} candidates queries (1 expected) and {names} "
+                f"output-name checks{' (at least 1 expected)' if expect_names else ''}: "
+                f"Statements.kind no longer recognises them ({self.count})"
+            )
 
 
 def explained(engine: Any, statement: str, parameters: Any, timeout: float, cursor: bool = False) -> str:
@@ -824,14 +785,14 @@ def bench_one(b: Bench, database: str, layout: Layout) -> None:
             puids = sorted(rules)
 
             def command() -> float | None:
+                out.unlink(missing_ok=True)  # each run must write its own plan
                 run = plan_command(env, out, b.timeout)
                 if run.timed_out:
                     return None
                 check_result(run.result, expected)
                 row.peak_rss_mib.append(run.peak_rss_mib)
-                if not row.plan_mib:
-                    row.plan_mib = out.stat().st_size / MiB
-                    row.details["plan_file"] = check_plan_file(out, expected, rules)
+                row.details["plan_file"] = check_plan_file(out, expected, rules)
+                row.plan_mib = row.details["plan_file"]["bytes"] / MiB
                 return run.seconds
 
             def query() -> float:
@@ -860,6 +821,7 @@ def bench_one(b: Bench, database: str, layout: Layout) -> None:
                         break
                 elapsed = time.perf_counter() - start
                 statements.on = False
+                statements.check(expect_names=expected["aips"] > 0)
                 if stopped:
                     row.lines_estimate_s = elapsed * expected["files"] / files
                     row.names_s.append(statements.seconds.get("output names", 0.0))
@@ -900,38 +862,33 @@ def bench_one(b: Bench, database: str, layout: Layout) -> None:
             shutil.rmtree(home, ignore_errors=True)
 
 
-def fixed_cost(b: Bench) -> None:
-    """The command on an empty SQLite catalog: Python, imports, policy, tools, connecting."""
-    with catalog("sqlite", b.work, "empty") as url:
-        env = oais_env(b.work / "home-empty", url)
-        out = b.work / "plan-empty.json"
-        plan_command(env, out, b.timeout)  # the catalog's first use
-        runs = [plan_command(env, out, b.timeout) for _ in range(max(3, b.rounds))]
-    b.results["empty_catalog_command_s"] = [r.seconds for r in runs]
-    b.results["empty_catalog_peak_rss_mib"] = max(r.peak_rss_mib for r in runs)
+def fixed_cost(b: Bench, database: str) -> None:
+    """The command on an empty catalog of ``database``: Python, imports, policy, tools, connecting.
+    The first run (the catalog's first use) is not counted; every run must plan no file."""
+    print(f"\n{database}, empty catalog", flush=True)
+    runs: list[Run] = []
+    with catalog(database, b.work, f"empty-{database}") as url:
+        env = oais_env(b.work / f"home-empty-{database}", url)
+        out = b.work / f"plan-empty-{database}.json"
+        for _ in range(1 + max(3, b.rounds)):
+            run = plan_command(env, out, b.timeout)
+            if run.timed_out:
+                raise SystemExit(f"bench: the command on an empty catalog ran over {b.timeout:g} s")
+            if run.result.get("files") != 0:
+                raise SystemExit(f"bench: the command on an empty catalog says: {run.result}")
+            runs.append(run)
+    runs = runs[1:]
+    b.results.setdefault("empty_catalog", {})[database] = {
+        "command_s": [r.seconds for r in runs],
+        "peak_rss_mib": max(r.peak_rss_mib for r in runs),
+    }
     print(
-        "\nthe command on an empty catalog (fixed cost): "
-        f"median {statistics.median(r.seconds for r in runs):.2f} s",
+        f"  the command (fixed cost): median {statistics.median(r.seconds for r in runs):.2f} s",
         flush=True,
     )
 
 
 # -- main -------------------------------------------------------------------------------------------
-
-
-def _own_bytecode_cache() -> None:
-    """Restart with a private bytecode cache if Python was told not to write bytecode; the restarted
-    process removes it when it exits, however it exits."""
-    cache = os.environ.get(PYCACHE_VAR)
-    if cache:
-        atexit.register(shutil.rmtree, cache, ignore_errors=True)
-        return
-    if not sys.flags.dont_write_bytecode:
-        return
-    cache = tempfile.mkdtemp(prefix="oais-plan-bench-pyc-", dir="/var/tmp")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(PYTHONPYCACHEPREFIX=cache, **{PYCACHE_VAR: cache})
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
 def summary(b: Bench) -> None:
@@ -967,10 +924,10 @@ def summary(b: Bench) -> None:
         "  written; ~T: stopped at the time limit, the whole plan's time at the rate it went); names: time\n"
         "  spent executing the output-name checks within lines; RSS: the command's peak resident memory"
     )
-    if "empty_catalog_command_s" in b.results:
+    for database, empty in b.results.get("empty_catalog", {}).items():
         print(
-            "  the command on an empty catalog (Python, imports, policy, tools, connecting): "
-            f"{statistics.median(b.results['empty_catalog_command_s']):.2f} s"
+            f"  {database}, the command on an empty catalog (Python, imports, policy, tools, connecting): "
+            f"{statistics.median(empty['command_s']):.2f} s"
         )
     for r in b.rows:
         if r.scenario == b.rows[-1].scenario:
@@ -980,7 +937,7 @@ def summary(b: Bench) -> None:
 
 
 def main() -> None:
-    _own_bytecode_cache()
+    own_bytecode_cache("plan")
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -1034,11 +991,7 @@ def main() -> None:
         document = {
             "started": started.isoformat(),
             "finished": datetime.now(UTC).isoformat() if finished else None,
-            "host": {
-                "cores": os.cpu_count(),
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-            },
+            "host": host(),
             "args": {
                 "files": files,
                 "per_aip": args.per_aip,
@@ -1061,8 +1014,8 @@ def main() -> None:
         args.json_out.write_text(json.dumps(document, indent=2, default=str))
 
     try:
-        fixed_cost(b)
         for database in databases:
+            fixed_cost(b, database)
             for risk in risks:
                 bench_one(b, database, Layout(files // args.per_aip, args.per_aip, risk))
                 save(finished=False)

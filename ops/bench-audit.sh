@@ -8,17 +8,10 @@
 # OAIS_CEPH_RGW_PORT and OAIS_CEPH_MON_PORT move the private RGW off 7480/3300 when those are taken.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ops/_bench-lib.sh
 
 # Which scenarios will run: the servers are started only for those that need them.
-wanted=()
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do
-  case ${args[i]} in
-    --only) wanted+=("${args[i + 1]:-}") ;;
-    --only=*) wanted+=("${args[i]#--only=}") ;;
-  esac
-done
-wants() { [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; }
+bench_wanted --only "$@"
 
 bash ops/install.sh
 if wants 1 && ! command -v openssl >/dev/null 2>&1; then
@@ -26,9 +19,8 @@ if wants 1 && ! command -v openssl >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
 fi
 
-if wants 4 && [ -z "${OAIS_BENCH_POSTGRES_URL:-}" ]; then
-  OAIS_BENCH_POSTGRES_URL=$(bash ops/postgres.sh | tail -n 1)
-  export OAIS_BENCH_POSTGRES_URL
+if wants 4; then
+  ensure_bench_postgres
 fi
 
 if wants 3 && [ -z "${OAIS_TEST_S3_ENDPOINT:-}" ]; then

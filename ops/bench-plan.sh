@@ -7,23 +7,15 @@
 # With OAIS_BENCH_POSTGRES_URL set, that role is used instead (it must be allowed to create databases).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. ops/_bench-lib.sh
 
 # PostgreSQL is needed unless only SQLite was asked for.
-wanted=()
-args=("$@")
-for ((i = 0; i < ${#args[@]}; i++)); do
-  case ${args[i]} in
-    --database) wanted+=("${args[i + 1]:-}") ;;
-    --database=*) wanted+=("${args[i]#--database=}") ;;
-  esac
-done
-wants() { [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; }
+bench_wanted --database "$@"
 
 bash ops/install.sh
 
-if wants postgresql && [ -z "${OAIS_BENCH_POSTGRES_URL:-}" ]; then
-  OAIS_BENCH_POSTGRES_URL=$(bash ops/postgres.sh | tail -n 1)
-  export OAIS_BENCH_POSTGRES_URL
+if wants postgresql; then
+  ensure_bench_postgres
 fi
 
 .venv/bin/python bench/plan_bench.py "$@"
