@@ -1,4 +1,5 @@
-"""Writing one AIP version's bag in a staging directory: premis.xml, then the BagIt tag files.
+"""Writing one AIP version's bag in a staging directory: premis.xml (and descriptive.json when the
+AIP has descriptive metadata), then the BagIt tag files.
 
 Shared by ingest (version 1) and migration (later versions, whose unchanged payload is listed in
 fetch.txt instead of being stored again). The payload files are already in place under ``data/``.
@@ -11,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from oais.archival_storage.layout import PREMIS, Fetched, fetch_entry
+from oais.archival_storage.layout import DESCRIPTIVE, PREMIS, Fetched, fetch_entry
+from oais.domain.descriptive import AccessStatus, canonical_json
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.packages import Aip, FileEntry
 from oais.domain.ports import BagCodec, PremisCodec
@@ -33,11 +35,17 @@ def write_version_bag(
     now: datetime,
     fetched: Sequence[Fetched] = (),
 ) -> None:
-    """Write ``data/metadata/premis.xml`` and the tag files of one version's bag.
+    """Write ``data/metadata/premis.xml``, ``data/metadata/descriptive.json`` (only when the AIP has
+    descriptive metadata) and the tag files of one version's bag.
+
+    Both metadata files are payload files of the bag (listed in its payload manifest), as every
+    version's own record; neither is a ``FileEntry`` of the version.
 
     Args:
         bag_dir: the staged bag; the payload stored with this version is already under ``data/``.
-        aip: the AIP (its id, title and producer go into premis.xml and bag-info.txt).
+        aip: the AIP (its id, title and producer go into premis.xml and bag-info.txt; its
+            descriptive metadata, if any, into descriptive.json, premis.xml's rights statements
+            and bag-info.txt's ``Access-Status`` and ``Licence``).
         version: the version number.
         files: every payload file of the version, the reused ones included.
         events: the events of this version's record.
@@ -60,9 +68,14 @@ def write_version_bag(
             doc.add_file(f)
         doc.add_events(events)
         doc.add_agents(agents)
+    metadata_files = [(PREMIS, premis_path)]
+    if aip.metadata is not None:
+        descriptive_path = bag_dir / DESCRIPTIVE
+        descriptive_path.write_bytes(canonical_json(aip.metadata))
+        metadata_files.append((DESCRIPTIVE, descriptive_path))
     codec.write_tags(
         bag_dir,
-        _payload_for_manifest(files, digest_file(premis_path, record), premis_path.stat().st_size, record),
+        _payload_for_manifest(files, metadata_files, record),
         bag_info(aip, software, now),
         [fetch_entry(f) for f in fetched],
     )
@@ -78,19 +91,36 @@ def digest_file(path: Path, algorithm: DigestAlgorithm) -> str:
 
 
 def _payload_for_manifest(
-    files: Sequence[FileEntry], premis_digest: str, premis_size: int, record: DigestAlgorithm
+    files: Sequence[FileEntry], metadata_files: Sequence[tuple[str, Path]], record: DigestAlgorithm
 ) -> Iterable[tuple[str, int, dict[DigestAlgorithm, str]]]:
     for f in files:
         yield f.bag_path, f.size, {record: f.digests[record]}
-    yield PREMIS, premis_size, {record: premis_digest}
+    for bag_path, local in metadata_files:
+        yield bag_path, local.stat().st_size, {record: digest_file(local, record)}
 
 
 def bag_info(aip: Aip, software: Agent, now: datetime) -> list[tuple[str, str]]:
-    """The bag-info.txt fields of an AIP version (Payload-Oxum is added by the codec)."""
-    return [
+    """The bag-info.txt fields of an AIP version (Payload-Oxum is added by the codec).
+
+    An AIP with descriptive metadata also gets ``Access-Status`` (``open``, ``embargoed until
+    YYYY-MM-DD`` or ``restricted``) and, when it has a licence, ``Licence`` (its identifier, then its
+    address if known): a person opening the bag sees at once whether the content may be handed out.
+    """
+    fields = [
         ("Source-Organization", aip.producer),
         ("External-Identifier", aip.aip_id),
         ("External-Description", aip.title),
         ("Bagging-Date", now.date().isoformat()),
         ("Bag-Software-Agent", f"{software.name} {software.version}"),
     ]
+    metadata = aip.metadata
+    if metadata is not None:
+        access = metadata.access
+        status = access.status.value
+        if access.status is AccessStatus.EMBARGOED and access.embargo_until is not None:
+            status += f" until {access.embargo_until.isoformat()}"
+        fields.append(("Access-Status", status))
+        if metadata.licence is not None:
+            licence = metadata.licence
+            fields.append(("Licence", licence.identifier + (f" {licence.uri}" if licence.uri else "")))
+    return fields

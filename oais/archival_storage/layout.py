@@ -7,7 +7,8 @@
         bag-info.txt, manifest-sha256.txt, tagmanifest-sha256.txt
         fetch.txt                  payload unchanged since an earlier version (not stored again)
         data/objects/...           payload new in this version
-        data/metadata/premis.xml   PREMIS 3: the AIP, its files, the ingest events and agents
+        data/metadata/premis.xml   PREMIS 3: the AIP, its files, the ingest events and agents, rights
+        data/metadata/descriptive.json   the descriptive metadata given at ingest (when there was any)
     events/<sequence>.jsonl        the append-only event log, one segment per batch of events
 
 A fetch.txt line is ``oais://<aip id>/v<M>/<source path> <size> <bag path>``: the file is the
@@ -27,6 +28,8 @@ EVENTS = "events/"
 BAGIT = "bagit.txt"
 FETCH = "fetch.txt"
 PREMIS = "data/metadata/premis.xml"
+#: The AIP's descriptive metadata (canonical JSON), in every version of an AIP ingested with some.
+DESCRIPTIVE = "data/metadata/descriptive.json"
 TAG_MANIFEST = "tagmanifest-sha256.txt"
 PAYLOAD_MANIFEST = "manifest-sha256.txt"
 FETCH_SCHEME = "oais://"

@@ -1,8 +1,10 @@
 """Rebuilding the catalog from storage alone (promise 2: storage is the truth).
 
 Every complete version at the chosen location is read back from its ``premis.xml`` (the AIP, its
-files with digests and formats, the ingest events and agents); the events that happened later come
-from the location's event log. Copies are those found complete at every configured location that
+files with digests and formats, the ingest events and agents) and, when it has one, its
+``descriptive.json`` (the descriptive metadata; without it, the licence, access status and rights
+statements come from premis.xml's rights statements); the events that happened later come from the
+location's event log. Copies are those found complete at every configured location that
 answers. The catalog must be empty: a rebuild never merges into a catalog that holds anything.
 """
 
@@ -62,8 +64,9 @@ def rebuild_catalog(
 
     Raises:
         ConflictError: the catalog is not empty.
-        StorageError: the location cannot be read, or a version's premis.xml or an event log segment
-            cannot be parsed (the catalog then holds what was committed before: drop it and rerun).
+        StorageError: the location cannot be read, or a version's premis.xml or descriptive.json or
+            an event log segment cannot be parsed (the catalog then holds what was committed before:
+            drop it and rerun).
     """
     with catalog() as uow:
         if not uow.aips.is_empty():
@@ -102,6 +105,10 @@ def rebuild_catalog(
                     aip, entries, ingest_events, agents = premis.read_record(premis_path)
                 except OaisError as exc:
                     raise StorageError(f"location '{location}': {prefix}premis.xml: {exc}") from exc
+                # Versions are added oldest first: the AIP's metadata ends as the newest version's.
+                metadata = storage.fetch_descriptive(aip_id, n, location)
+                if metadata is not None:
+                    aip = aip.model_copy(update={"metadata": metadata})
                 entries = _where_stored(storage, source, aip_id, n, entries)
                 created = accession_time(ingest_events) or aip.created
                 copies = [

@@ -42,6 +42,16 @@ CODES: dict[str, tuple[Severity, str]] = {
     "SIP-E012": (Severity.ERROR, "name appears twice, or is both a file and a directory"),
     "SIP-W001": (Severity.WARNING, "symbolic link inside the SIP was followed and stored as a file"),
     "SIP-W002": (Severity.WARNING, "empty directory: a bag cannot hold it; recorded, not stored"),
+    # Descriptive metadata given at ingest (`oais ingest --metadata FILE`)
+    "META-E001": (
+        Severity.ERROR,
+        "the descriptive metadata file cannot be read, is not UTF-8 or is not JSON",
+    ),
+    "META-E002": (
+        Severity.ERROR,
+        "the descriptive metadata does not follow its schema (schemas/descriptive-metadata.schema.json): "
+        "a field is unknown, missing or invalid",
+    ),
     # BagIt bags (RFC 8493), submitted or validated with `oais bag validate`
     "BAG-E001": (Severity.ERROR, "bagit.txt is missing"),
     "BAG-E002": (Severity.ERROR, "bagit.txt is malformed (version or encoding declaration)"),

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from oais.domain.descriptive import DescriptiveMetadata, minimal
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
 from oais.domain.premis import Agent, Event
@@ -131,6 +132,13 @@ class Aip(BaseModel):
     title: str
     producer: str
     created: datetime
+    #: Descriptive metadata given at ingest (``oais ingest --metadata``); None when only a title was.
+    metadata: DescriptiveMetadata | None = None
+
+    @property
+    def descriptive(self) -> DescriptiveMetadata:
+        """The descriptive metadata (a title and open access when none was given)."""
+        return self.metadata or minimal(self.title)
 
 
 class AipRecord(BaseModel):

@@ -2,10 +2,12 @@
 
 The order protects promise 1 ("nothing lost", no half-written AIP ever visible):
 
-1. list the SIP and run quality assurance on the names (nothing is read or written yet);
+1. check the request (producer, title, descriptive metadata), list the SIP and run quality
+   assurance on the names (nothing is read or written yet);
 2. copy every file once into a private staging bag, computing every digest and identifying its
    format in the same pass (a submitted bag's declared digests are checked here too);
-3. write ``premis.xml`` and the BagIt tag files, verify the staged copies against the digests
+3. write ``premis.xml`` (with PREMIS rights when descriptive metadata was given), ``descriptive.json``
+   (the same metadata, whole) and the BagIt tag files, verify the staged copies against the digests
    computed from the SIP;
 4. write the bag to every location the storage policy names, read every copy back and compare it
    with the digests of record (``bagit.txt`` last: a version without it is incomplete), then commit
@@ -33,6 +35,7 @@ from oais.archival_storage.bag_writing import write_version_bag
 from oais.archival_storage.layout import version_prefix
 from oais.archival_storage.service import ArchivalStorage
 from oais.domain.bag import BagStructure
+from oais.domain.descriptive import DescriptiveMetadata, metadata_from_json
 from oais.domain.errors import SipRejected, StorageError, ToolError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.formats import FormatPolicy
@@ -166,8 +169,10 @@ class IngestService:
         path: Path,
         *,
         producer: str,
-        title: str,
+        title: str | None = None,
         aip_id: str | None = None,
+        metadata: DescriptiveMetadata | None = None,
+        metadata_file: Path | None = None,
         progress: IngestProgress | None = None,
     ) -> IngestResult:
         """Ingest the SIP at ``path`` as version 1 of a new AIP.
@@ -175,9 +180,15 @@ class IngestService:
         Args:
             path: a directory, a .zip, .tar or .tar.gz archive, or a BagIt bag in any of those forms.
             producer: who submitted the SIP (a PREMIS agent).
-            title: the AIP's title.
+            title: the AIP's title. None or "" when the descriptive metadata carries it; when both
+                are given they must be the same.
             aip_id: the AIP id to use; by default one is derived from the payload's digests, so the
                 same content always gets the same id.
+            metadata: the descriptive metadata (licence, access status, rights statements, ...), as
+                a model; every version of the AIP carries it (``data/metadata/descriptive.json``
+                and PREMIS rights statements) and the catalog indexes it.
+            metadata_file: the same, as a JSON file to read (``oais ingest --metadata FILE``); give
+                ``metadata`` or ``metadata_file``, not both.
             progress: told how the work goes.
 
         Returns:
@@ -185,24 +196,33 @@ class IngestService:
 
         Raises:
             SipRejected: with every problem found; the rejection is recorded in the catalog and
-                nothing is stored.
+                nothing is stored. A metadata file that cannot be read or is not JSON is
+                ``META-E001``, each problem against the model ``META-E002``, a title given twice
+                and differently ``SIP-E008``; all name the metadata file.
             StorageError: if a location fails (naming it); the AIP is not in the catalog, and a
                 rerun completes the copies.
             CatalogError: if the catalog fails.
+            ValueError: if both ``metadata`` and ``metadata_file`` are given.
         """
+        if metadata is not None and metadata_file is not None:
+            raise ValueError("give the descriptive metadata as a model or as a file, not both")
         progress = progress or _Quiet()
         started = self._clock.now()
         path = path.absolute()  # records name the SIP unambiguously
-        producer, title = producer.strip(), title.strip()
+        producer, title = producer.strip(), (title or "").strip()
+        described = "the descriptive metadata"
         try:
-            self._check_request(producer, title, aip_id)
+            if metadata_file is not None:
+                described = str(metadata_file.absolute())
+                metadata = _read_metadata(metadata_file.absolute())
+            title = self._check_request(producer, title, aip_id, metadata, described)
             self._copier.prepare()  # workers start while the SIP is listed and checked
             source = self._reader.open_sip(path)
         except SipRejected as exc:
-            self._reject(path, producer, title, exc.issues)
+            self._reject(path, producer, title or (metadata.title if metadata else ""), exc.issues)
             raise
         try:
-            return self._ingest(source, path, producer, title, aip_id, started, progress)
+            return self._ingest(source, path, producer, title, aip_id, metadata, started, progress)
         except SipRejected as exc:
             self._reject(path, producer, title, exc.issues)
             raise
@@ -211,16 +231,38 @@ class IngestService:
 
     # -- steps ----------------------------------------------------------------------------------
 
-    def _check_request(self, producer: str, title: str, aip_id: str | None) -> None:
+    def _check_request(
+        self,
+        producer: str,
+        title: str,
+        aip_id: str | None,
+        metadata: DescriptiveMetadata | None,
+        described: str,
+    ) -> str:
+        """Refuse an incomplete or contradictory request; return the AIP's title."""
         problems = []
         if not producer:
             problems.append(issue("SIP-E008", "", "the producer must be named (--producer)"))
-        if not title:
-            problems.append(issue("SIP-E008", "", "the AIP needs a title (--title)"))
+        if metadata is not None:
+            if title and title != metadata.title:
+                problems.append(
+                    issue(
+                        "SIP-E008",
+                        described,
+                        f"--title {title!r} differs from the title {metadata.title!r} of the descriptive "
+                        "metadata: give the title once, or the same in both",
+                    )
+                )
+            title = metadata.title
+        elif not title:
+            problems.append(
+                issue("SIP-E008", "", "the AIP needs a title (--title, or a title in --metadata FILE)")
+            )
         if aip_id is not None and (why := aip_id_problem(aip_id)) is not None:
             problems.append(issue("SIP-E008", "", why))
         if problems:
-            raise SipRejected("the ingest request is incomplete", problems)
+            raise SipRejected("the ingest request is incomplete or contradicts itself", problems)
+        return title
 
     def _ingest(
         self,
@@ -229,6 +271,7 @@ class IngestService:
         producer: str,
         title: str,
         requested_id: str | None,
+        metadata: DescriptiveMetadata | None,
         started: datetime,
         progress: IngestProgress,
     ) -> IngestResult:
@@ -297,7 +340,7 @@ class IngestService:
             aip_id = requested_id or str(uuid.uuid5(AIP_NAMESPACE, fingerprint))
 
             now = self._clock.now()
-            aip = Aip(aip_id=aip_id, title=title, producer=producer, created=now)
+            aip = Aip(aip_id=aip_id, title=title, producer=producer, created=now, metadata=metadata)
             producer_agent = Agent(
                 identifier=f"organization:{producer}",
                 name=producer,
@@ -321,6 +364,7 @@ class IngestService:
                 producer_agent,
                 tool_agents,
                 record.events,
+                described=metadata is not None,
             )
             tool_names = {a.identifier for a in tool_agents}
             agents = [
@@ -528,6 +572,10 @@ class IngestService:
             premis_path = staging.path / "premis.xml"
             self._storage.fetch_premis(aip_id, 1, holders[0], premis_path)
             header, files, events, agents = self._premis.read_record(premis_path)
+        # premis.xml holds the licence, access status and rights statements; descriptive.json all of it.
+        stored_metadata = self._storage.fetch_descriptive(aip_id, 1, holders[0])
+        if stored_metadata is not None:
+            header = header.model_copy(update={"metadata": stored_metadata})
         stored_fingerprint = payload_fingerprint(files, self._policy.record_algorithm)
         if stored_fingerprint != fingerprint:
             raise SipRejected(
@@ -614,6 +662,7 @@ class IngestService:
         producer: Agent,
         tools: Sequence[Agent],
         normalised: Sequence[Event] = (),
+        described: bool = False,
     ) -> list[Event]:
         ours = AgentLink(agent=self._software.identifier, role=AgentRole.EXECUTING_PROGRAM)
         archive = AgentLink(agent=self._archive.identifier, role=AgentRole.IMPLEMENTER)
@@ -635,6 +684,7 @@ class IngestService:
             )
 
         warned = warnings(found)
+        metadata_files = ["premis.xml", "descriptive.json"] if described else ["premis.xml"]
         validation_detail = (
             "quality assurance of names and file types"
             + ("; BagIt 1.0 validation of every manifest" if bag_root is not None else "")
@@ -681,9 +731,9 @@ class IngestService:
                 EventType.ACCESSION,
                 now,
                 f"AIP {aip_id} version 1 accepted into archival storage",
-                f"stored as a BagIt 1.0 bag of {n + 1} payload files (with premis.xml) at "
-                f"{', '.join(self._storage.required)} (storage policy {self._storage.policy.reference}), "
-                "each copy read back and verified",
+                f"stored as a BagIt 1.0 bag of {n + len(metadata_files)} payload files (with "
+                f"{' and '.join(metadata_files)}) at {', '.join(self._storage.required)} (storage policy "
+                f"{self._storage.policy.reference}), each copy read back and verified",
                 [ours, archive],
             ),
         ]
@@ -700,6 +750,24 @@ class IngestService:
         with self._catalog() as uow:
             uow.aips.add_rejection(rejection)
             uow.commit()
+
+
+def _read_metadata(path: Path) -> DescriptiveMetadata:
+    """The descriptive metadata in the JSON file at ``path``.
+
+    Raises:
+        SipRejected: META-E001 if it cannot be read or is not JSON, one META-E002 per problem
+            against the model; every issue names the file.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problem = issue("META-E001", str(path), f"cannot be read: {exc.strerror or exc}")
+        raise SipRejected(f"{path}: the descriptive metadata cannot be read", [problem]) from exc
+    metadata, problems = metadata_from_json(data, str(path))
+    if metadata is None:
+        raise SipRejected(f"{path}: the descriptive metadata is not valid", problems)
+    return metadata
 
 
 def _bag_items(files: Sequence[CopyItem], root: str) -> list[CopyItem]:

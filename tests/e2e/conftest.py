@@ -50,16 +50,17 @@ class Oais:
         )
         return Run(proc.returncode, proc.stdout, proc.stderr)
 
-    def ingest(
-        self, sip: Path, *extra: str, title: str = "OMEGA cubes, orbit 0042", timeout: float = 600
-    ) -> Run:
+    def ingest(self, sip: Path, *extra: str, title: str | None = None, timeout: float = 600) -> Run:
+        """``oais ingest SIP --json``, with the title given (default "OMEGA cubes, orbit 0042"), or,
+        when ``extra`` has ``--metadata FILE`` and no title is given, taken from the file."""
+        if title is None and "--metadata" not in extra:
+            title = "OMEGA cubes, orbit 0042"
         return self(
             "ingest",
             sip,
             "--producer",
             "IAS / OMEGA team",
-            "--title",
-            title,
+            *(("--title", title) if title is not None else ()),
             "--json",
             *extra,
             timeout=timeout,

@@ -9,16 +9,28 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from oais.adapters.catalog.memory import in_memory_unit_of_work_factory
 from oais.adapters.catalog.migrations import upgrade
-from oais.adapters.catalog.uow import sql_unit_of_work_factory
+from oais.adapters.catalog.rows import AipRow
+from oais.adapters.catalog.uow import SqlUnitOfWorkFactory, sql_unit_of_work_factory
+from oais.domain.descriptive import (
+    Access,
+    AccessStatus,
+    Creator,
+    DescriptiveMetadata,
+    Identifier,
+    Licence,
+    Observation,
+    canonical_json,
+)
 from oais.domain.errors import CatalogError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import issue
@@ -84,6 +96,7 @@ def make_record(
     fingerprint: str | None = None,
     agents: tuple[Agent, ...] = (SOFTWARE, ORGANISATION),
     copies: Sequence[Copy] = (),
+    metadata: DescriptiveMetadata | None = None,
 ) -> AipRecord:
     """A complete AIP version record: files in three formats, two events, two agents."""
     if files is None:
@@ -130,7 +143,7 @@ def make_record(
         ),
     ]
     return AipRecord(
-        aip=Aip(aip_id=aip_id, title=title, producer="IAS / OMEGA team", created=created),
+        aip=Aip(aip_id=aip_id, title=title, producer="IAS / OMEGA team", created=created, metadata=metadata),
         version=AipVersion(
             aip_id=aip_id,
             version=version,
@@ -294,6 +307,107 @@ def test_a_migrated_file_reads_back_with_the_file_it_was_derived_from(catalog: U
         ("raw/cube.tif", "raw/cube.fits"),
     ]
     assert read(catalog, "aip-1", 1) == first
+
+
+#: Descriptive metadata using every field, with text a database could mangle.
+DESCRIBED = DescriptiveMetadata(
+    title="OMEGA cubes, orbit 0042 — étalonnées",
+    creators=(
+        Creator(name="IAS / OMEGA team", affiliation="Institut d'Astrophysique Spatiale"),
+        Creator(name="Carberry, Josiah", orcid="0000-0002-1825-0097"),
+    ),
+    publisher="IAS",
+    publication_year=2005,
+    description="Calibrated cubes.\nSecond line, with 'quotes', \"double quotes\" and 100% & <tags>.",
+    subjects=("Mars", "spectroscopy", "Ωmega 🌌"),
+    identifiers=(Identifier(type="DOI", value="10.5072/omega-0042"),),
+    language="en",
+    licence=Licence(
+        identifier="CC-BY-4.0",
+        name="Creative Commons Attribution 4.0 International",
+        uri="https://creativecommons.org/licenses/by/4.0/",
+    ),
+    access=Access(status=AccessStatus.EMBARGOED, embargo_until=date(2027, 1, 1), note="PI first"),
+    rights_statements=("© IAS / CNES", "Cite the OMEGA team's calibration paper."),
+    observation=Observation(
+        target_name="Mars",
+        target_class="planet",
+        processing_level=3,
+        time_min=datetime(2004, 1, 18, 12, 0, tzinfo=UTC),
+        spectral_range_min=5.9e13,
+        spectral_range_max=8.6e14,
+    ),
+)
+
+
+def test_descriptive_metadata_reads_back_exactly(catalog: UnitOfWorkFactory) -> None:
+    record = make_record(metadata=DESCRIBED)
+    commit(catalog, record, make_record("aip-2", created=T0 + timedelta(days=1)))
+
+    got = read(catalog, "aip-1")
+    with catalog() as uow:
+        listed = uow.aips.list()
+
+    assert got == record
+    assert got is not None and got.aip.metadata == DESCRIBED
+    assert (
+        got.aip.descriptive.access.refusal(date(2026, 12, 31)) == "under embargo until 2027-01-01 (PI first)"
+    )
+    assert [(aip.aip_id, aip.metadata) for aip, _ in listed] == [("aip-1", DESCRIBED), ("aip-2", None)]
+
+
+def test_the_descriptive_metadata_follows_the_newest_version(catalog: UnitOfWorkFactory) -> None:
+    opened = DESCRIBED.model_copy(update={"access": Access(), "licence": None})
+    commit(catalog, make_record(version=1, metadata=DESCRIBED))
+    commit(catalog, make_record(version=2, metadata=opened))
+
+    first, newest = read(catalog, "aip-1", 1), read(catalog, "aip-1")
+
+    # As the title does: the AIP is described as its newest version describes it.
+    assert first is not None and newest is not None
+    assert first.aip.metadata == newest.aip.metadata == opened
+    assert newest.aip.descriptive.access.refusal(date(2026, 1, 1)) is None
+
+
+def test_an_aip_without_metadata_is_open(catalog: UnitOfWorkFactory) -> None:
+    commit(catalog, make_record())
+
+    got = read(catalog, "aip-1")
+
+    assert got is not None and got.aip.metadata is None
+    assert got.aip.descriptive == DescriptiveMetadata(title=got.aip.title)
+    assert got.aip.descriptive.access.status is AccessStatus.OPEN
+
+
+@pytest.mark.parametrize(
+    ("metadata", "columns"),
+    [
+        (None, ("open", None, None)),
+        (DESCRIBED, ("embargoed", date(2027, 1, 1), "CC-BY-4.0")),
+        (
+            DescriptiveMetadata(title="t", access=Access(status=AccessStatus.RESTRICTED)),
+            ("restricted", None, None),
+        ),
+    ],
+)
+def test_access_status_embargo_and_licence_are_columns_for_searches(
+    sql_catalog: UnitOfWorkFactory,
+    metadata: DescriptiveMetadata | None,
+    columns: tuple[str, date | None, str | None],
+) -> None:
+    commit(sql_catalog, make_record(metadata=metadata))
+    assert isinstance(sql_catalog, SqlUnitOfWorkFactory)
+
+    with sql_catalog.engine.connect() as connection:
+        row = connection.execute(
+            select(AipRow.access_status, AipRow.embargo_until, AipRow.licence, AipRow.metadata_json).where(
+                AipRow.id == "aip-1"
+            )
+        ).one()
+
+    assert tuple(row[:3]) == columns
+    # The JSON is the canonical text every AIP version's descriptive.json holds.
+    assert row[3] == (None if metadata is None else canonical_json(metadata).decode("utf-8"))
 
 
 def test_times_come_back_time_zone_aware_in_utc(catalog: UnitOfWorkFactory) -> None:

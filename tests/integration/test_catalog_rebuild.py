@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -12,11 +14,15 @@ from oais.adapters.bagit.codec import BagItCodec
 from oais.adapters.catalog.memory import in_memory_unit_of_work_factory
 from oais.adapters.local_store import LocalScratch
 from oais.adapters.premis import PremisXmlCodec, default_schema_dir
-from oais.archival_storage.layout import Fetched, fetch_entry, version_prefix
+from oais.archival_storage.bag_writing import write_version_bag
+from oais.archival_storage.layout import DESCRIPTIVE, Fetched, fetch_entry, version_prefix
 from oais.archival_storage.rebuild import rebuild_catalog
 from oais.bootstrap import software_agent
 from oais.config import LocalLocation
+from oais.domain.descriptive import Access, AccessStatus, Creator, DescriptiveMetadata, Licence
+from oais.domain.errors import StorageError
 from oais.domain.packages import Aip, AipRecord, AipVersion, FileEntry, FormatFacts, payload_fingerprint
+from oais.domain.ports import UnitOfWorkFactory
 from oais.domain.premis import AgentLink, AgentRole, Event, EventType, Outcome
 from tests.support.audit_archive import SHA, T0, Archive, entry
 
@@ -143,3 +149,152 @@ def test_a_migrated_file_keeps_the_file_it_was_derived_from_through_a_rebuild(
     assert again.files == second.files
     assert [f.stored_version for f in again.files] == [1, None]
     assert earlier.files == first.files
+
+
+# --- descriptive metadata --------------------------------------------------------------------------
+
+EMBARGOED = DescriptiveMetadata(
+    title="Cubes",
+    creators=(Creator(name="IAS / OMEGA team", affiliation="IAS"),),
+    subjects=("Mars",),
+    licence=Licence(
+        identifier="CC-BY-4.0", name="CC BY 4.0", uri="https://creativecommons.org/licenses/by/4.0/"
+    ),
+    access=Access(status=AccessStatus.EMBARGOED, embargo_until=date(2028, 1, 1), note="PI period"),
+    rights_statements=("© IAS", "Cite the OMEGA team."),
+)
+#: What version 2 says: the embargo lifted early, the rest unchanged.
+OPENED = EMBARGOED.model_copy(update={"access": Access(note="lifted by the PI")})
+
+
+def store_described(
+    archive: Archive,
+    aip_id: str,
+    version: int,
+    metadata: DescriptiveMetadata | None,
+    payload: Mapping[str, bytes],
+    reused: Sequence[FileEntry] = (),
+) -> AipRecord:
+    """Stage a bag as ingest and migration write it (write_version_bag), store it, record it."""
+    aip = Aip(aip_id=aip_id, title="Cubes", producer="IAS", created=T0, metadata=metadata)
+    bag = archive.work / "staged" / aip_id / f"v{version}"
+    new = []
+    for path, data in payload.items():
+        target = bag / "data" / "objects" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        new.append(entry(path, data))
+    files = [*reused, *new]
+    event = Event(
+        identifier=f"urn:uuid:{uuid.uuid4()}",
+        type=EventType.ACCESSION,
+        date_time=archive.clock.now(),
+        detail=f"version {version}",
+        outcome=Outcome.SUCCESS,
+        outcome_detail="every copy verified",
+        agents=(AgentLink(agent=software_agent().identifier, role=AgentRole.EXECUTING_PROGRAM),),
+        objects=(aip_id,),
+    )
+    fetched = [Fetched(f.bag_path, f.size, aip_id, f.stored_version or 1, f.bag_path) for f in reused]
+    write_version_bag(
+        bag,
+        aip=aip,
+        version=version,
+        files=files,
+        events=[event],
+        agents=[software_agent()],
+        premis=PremisXmlCodec(default_schema_dir()),
+        codec=BagItCodec(),
+        record=SHA,
+        software=software_agent(),
+        now=event.date_time,
+        fetched=fetched,
+    )
+    copies = archive.storage.store_version(bag, aip_id, version, files, reused=fetched)
+    record = AipRecord(
+        aip=aip,
+        version=AipVersion(
+            aip_id=aip_id,
+            version=version,
+            created=event.date_time,
+            files=len(files),
+            bytes=sum(f.size for f in files),
+            payload_fingerprint=payload_fingerprint(files, SHA),
+            location=version_prefix(aip_id, version).rstrip("/"),
+        ),
+        files=files,
+        events=[event],
+        agents=[software_agent()],
+        copies=copies,
+    )
+    with archive.catalog() as uow:
+        uow.aips.add(record)
+        uow.commit()
+    return record
+
+
+def rebuilt_from(archive: Archive, tmp_path: Path) -> UnitOfWorkFactory:
+    rebuilt = in_memory_unit_of_work_factory()
+    rebuild_catalog(
+        archive.storage,
+        PremisXmlCodec(default_schema_dir()),
+        rebuilt,
+        "disk",
+        LocalScratch(tmp_path / "rebuild-scratch"),
+    )
+    return rebuilt
+
+
+def test_descriptive_metadata_comes_back_from_the_newest_version(archive: Archive, tmp_path: Path) -> None:
+    first = store_described(archive, "aip-1", 1, EMBARGOED, {"raw/cube.fits": CUBE})
+    reused = [f.model_copy(update={"stored_version": 1}) for f in first.files]
+    store_described(archive, "aip-1", 2, OPENED, {"raw/cube.tif": TIFF}, reused=reused)
+    store_described(archive, "aip-plain", 1, None, {"notes.txt": b"notes\n"})
+    with archive.catalog() as uow:
+        before = {a.aip_id: a for a, _ in uow.aips.list()}
+
+    rebuilt = rebuilt_from(archive, tmp_path)
+
+    with rebuilt() as uow:
+        after = {a.aip_id: a for a, _ in uow.aips.list()}
+        earlier = uow.aips.get("aip-1", 1)
+    assert after == before
+    # The AIP is described as its newest version describes it, every field of it.
+    assert after["aip-1"].metadata == OPENED and after["aip-plain"].metadata is None
+    assert earlier is not None and earlier.aip.metadata == OPENED
+
+
+def test_without_descriptive_json_the_rights_come_back_from_premis(archive: Archive, tmp_path: Path) -> None:
+    store_described(archive, "aip-1", 1, EMBARGOED, {"raw/cube.fits": CUBE})
+    # A bag whose descriptive.json is gone (a copy damaged before an audit repaired it).
+    (tmp_path / "disk" / version_prefix("aip-1", 1) / DESCRIPTIVE).unlink()
+
+    rebuilt = rebuilt_from(archive, tmp_path)
+
+    with rebuilt() as uow:
+        record = uow.aips.get("aip-1")
+    assert record is not None
+    # The title, licence, access status and rights statements that premis.xml holds; no more.
+    assert record.aip.metadata == DescriptiveMetadata(
+        title="Cubes",
+        licence=EMBARGOED.licence,
+        access=EMBARGOED.access,
+        rights_statements=EMBARGOED.rights_statements,
+    )
+
+
+def test_a_descriptive_json_that_is_not_metadata_stops_the_rebuild_naming_it(
+    archive: Archive, tmp_path: Path
+) -> None:
+    store_described(archive, "aip-1", 1, EMBARGOED, {"raw/cube.fits": CUBE})
+    stored = tmp_path / "disk" / version_prefix("aip-1", 1) / DESCRIPTIVE
+    stored.chmod(0o644)
+    stored.write_text('{"title": "Cubes", "colour": "blue"}', encoding="utf-8")
+
+    with pytest.raises(StorageError) as stopped:
+        rebuilt_from(archive, tmp_path)
+
+    assert str(stopped.value) == (
+        f"META-E002 location 'disk': aips/aip-1/v1/{DESCRIPTIVE}: colour: unknown field (the fields are "
+        "listed in schemas/descriptive-metadata.schema.json)"
+    )

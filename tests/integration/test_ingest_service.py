@@ -7,8 +7,10 @@ next run finishes the work.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,17 @@ from oais.adapters.sip import FileSystemSipReader, SourceBagFiles
 from oais.adapters.storage.local import LocalObjectStore
 from oais.adapters.storage.memory import InMemoryObjectStore
 from oais.archival_storage.service import ArchivalStorage
+from oais.domain.descriptive import (
+    Access,
+    AccessStatus,
+    Creator,
+    DescriptiveMetadata,
+    Licence,
+    canonical_json,
+)
 from oais.domain.errors import CatalogError, SipRejected, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
-from oais.domain.packages import AipRecord
+from oais.domain.packages import AipRecord, Rejection
 from oais.domain.policy import IngestPolicy, InvalidFormatRule
 from oais.domain.ports import CopiedFile, CopyItem, ObjectStore, SipSource, UnitOfWork
 from oais.domain.premis import Agent, AgentType
@@ -320,3 +330,144 @@ def test_operating_system_files_are_archived_like_any_file(tmp_path: Path, sip: 
     result = _service(tmp_path, InMemoryCatalog().unit_of_work).ingest(sip, producer="P", title="T")
     assert result.status == "stored" and result.files == 4
     assert (Path(result.bag_path) / "data" / "objects" / ".DS_Store").read_bytes() == b"\0\0\0\1Bud1"
+
+
+# --- descriptive metadata --------------------------------------------------------------------------
+
+EMBARGOED = DescriptiveMetadata(
+    title="OMEGA cubes, orbit 0042",
+    creators=(Creator(name="IAS / OMEGA team"),),
+    licence=Licence(identifier="CC-BY-4.0", uri="https://creativecommons.org/licenses/by/4.0/"),
+    access=Access(status=AccessStatus.EMBARGOED, embargo_until=date(2027, 6, 1), note="PI period"),
+    rights_statements=("© IAS",),
+)
+
+
+def test_descriptive_metadata_goes_into_the_bag_premis_and_the_catalog(tmp_path: Path, sip: Path) -> None:
+    catalog = InMemoryCatalog()
+
+    # The title comes from the metadata.
+    result = _service(tmp_path, catalog.unit_of_work).ingest(sip, producer="P", metadata=EMBARGOED)
+
+    bag = Path(result.bag_path)
+    stored = bag / "data" / "metadata" / "descriptive.json"
+    assert stored.read_bytes() == canonical_json(EMBARGOED)
+    manifest = (bag / "manifest-sha256.txt").read_text(encoding="utf-8")
+    assert f"{hashlib.sha256(stored.read_bytes()).hexdigest()}  data/metadata/descriptive.json\n" in manifest
+    info = (bag / "bag-info.txt").read_text(encoding="utf-8")
+    assert "Access-Status: embargoed until 2027-06-01\n" in info
+    assert "Licence: CC-BY-4.0 https://creativecommons.org/licenses/by/4.0/\n" in info
+    premis = PremisXmlCodec(default_schema_dir())
+    assert premis.validate(bag / "data" / "metadata" / "premis.xml") == []
+    rights = premis.read_rights(bag / "data" / "metadata" / "premis.xml")
+    assert rights is not None and rights.access == EMBARGOED.access and rights.licence == EMBARGOED.licence
+    with catalog.unit_of_work() as uow:
+        record = uow.aips.get(result.aip_id)
+    assert record is not None
+    assert record.aip.title == EMBARGOED.title and record.aip.metadata == EMBARGOED
+    # The files of the version are the SIP's; the metadata files are the bag's own record.
+    assert {f.path for f in record.files} == {"cubes/a.fits", "notes.txt"}
+    assert "4 payload files (with premis.xml and descriptive.json)" in record.events[-1].outcome_detail
+
+
+def test_without_metadata_the_bag_keeps_its_layout(tmp_path: Path, sip: Path) -> None:
+    result = _service(tmp_path, InMemoryCatalog().unit_of_work).ingest(sip, producer="P", title="T")
+
+    bag = Path(result.bag_path)
+    assert not (bag / "data" / "metadata" / "descriptive.json").exists()
+    assert "Access-Status" not in (bag / "bag-info.txt").read_text(encoding="utf-8")
+    assert "rights" not in (bag / "data" / "metadata" / "premis.xml").read_text(encoding="utf-8")
+
+
+def test_a_metadata_file_is_read_and_the_same_title_may_be_given_too(tmp_path: Path, sip: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_bytes(canonical_json(EMBARGOED))
+    catalog = InMemoryCatalog()
+
+    result = _service(tmp_path, catalog.unit_of_work).ingest(
+        sip, producer="P", title=" OMEGA cubes, orbit 0042 ", metadata_file=path
+    )
+
+    with catalog.unit_of_work() as uow:
+        record = uow.aips.get(result.aip_id)
+    assert record is not None and record.aip.metadata == EMBARGOED
+
+
+def _refused(tmp_path: Path, sip: Path, **request: Any) -> tuple[SipRejected, Rejection]:
+    catalog = InMemoryCatalog()
+    with pytest.raises(SipRejected) as caught:
+        _service(tmp_path, catalog.unit_of_work).ingest(sip, producer="P", **request)
+    with catalog.unit_of_work() as uow:
+        [rejection] = uow.aips.rejections()
+        assert uow.aips.list() == []
+    assert _published(tmp_path) == [] and _staging(tmp_path) == []
+    return caught.value, rejection
+
+
+def test_a_title_that_differs_from_the_metadata_file_is_refused_naming_the_file(
+    tmp_path: Path, sip: Path
+) -> None:
+    path = tmp_path / "m.json"
+    path.write_bytes(canonical_json(EMBARGOED))
+
+    refused, rejection = _refused(tmp_path, sip, title="Other", metadata_file=path)
+
+    assert [(i.code, i.path) for i in refused.issues] == [("SIP-E008", str(path))]
+    assert refused.issues[0].message == (
+        "--title 'Other' differs from the title 'OMEGA cubes, orbit 0042' of the descriptive metadata: "
+        "give the title once, or the same in both"
+    )
+    assert rejection.issues == tuple(refused.issues) and rejection.title == "Other"
+
+
+def test_an_invalid_metadata_file_is_refused_with_every_problem_and_recorded(
+    tmp_path: Path, sip: Path
+) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(
+        json.dumps({"title": "Cubes", "access": {"status": "embargoed"}, "colour": "blue"}), encoding="utf-8"
+    )
+
+    refused, rejection = _refused(tmp_path, sip, metadata_file=path)
+
+    assert [(i.code, i.path) for i in refused.issues] == [("META-E002", str(path))] * 2
+    assert [i.message.split(":")[0] for i in refused.issues] == ["access", "colour"]
+    assert rejection.issues == tuple(refused.issues) and rejection.title == "(not given)"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"{not json", "not valid JSON: "), (None, "cannot be read: No such file or directory")],
+)
+def test_a_metadata_file_that_is_not_json_or_missing_is_refused(
+    tmp_path: Path, sip: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "m.json"
+    if content is not None:
+        path.write_bytes(content)
+
+    refused, _ = _refused(tmp_path, sip, title="T", metadata_file=path)
+
+    assert [(i.code, i.path) for i in refused.issues] == [("META-E001", str(path))]
+    assert refused.issues[0].message.startswith(message)
+
+
+def test_metadata_is_given_once(tmp_path: Path, sip: Path) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        _service(tmp_path, InMemoryCatalog().unit_of_work).ingest(
+            sip, producer="P", metadata=EMBARGOED, metadata_file=tmp_path / "m.json"
+        )
+
+
+def test_a_recovered_version_keeps_its_descriptive_metadata(tmp_path: Path, sip: Path) -> None:
+    catalog = InMemoryCatalog()
+    with pytest.raises(CatalogError, match="connection lost"):
+        _service(tmp_path, _CatalogDownOnce(catalog)).ingest(sip, producer="P", metadata=EMBARGOED)
+
+    result = _service(tmp_path, catalog.unit_of_work).ingest(sip, producer="P", metadata=EMBARGOED)
+
+    assert result.status == "recovered"
+    with catalog.unit_of_work() as uow:
+        record = uow.aips.get(result.aip_id)
+    # All of it, from the stored descriptive.json (premis.xml alone holds only the rights).
+    assert record is not None and record.aip.metadata == EMBARGOED

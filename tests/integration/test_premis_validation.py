@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from oais.adapters.premis import PremisXmlCodec, default_schema_dir, validate
+from oais.domain.descriptive import Access, AccessStatus, DescriptiveMetadata, Licence
 from oais.domain.errors import ConfigError, NotFound
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
@@ -130,6 +131,68 @@ def test_a_derived_file_keeps_the_document_valid_premis_3(codec: PremisXmlCodec,
     assert codec.validate(path) == []
     assert schema.validate(etree.parse(str(path))), schema.error_log
     assert codec.read(path)[0][-1] == derived
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize(
+    "access",
+    [
+        Access(note="anyone & <everyone>"),
+        Access(status=AccessStatus.EMBARGOED, embargo_until=date(2030, 1, 1), note="PI period"),
+        Access(status=AccessStatus.RESTRICTED),
+    ],
+    ids=["open", "embargoed", "restricted"],
+)
+@pytest.mark.parametrize(
+    "licence",
+    [
+        Licence(identifier="CC-BY-4.0", name="CC BY 4.0", uri="https://creativecommons.org/licenses/by/4.0/"),
+        Licence(identifier="CC0-1.0", uri="https://creativecommons.org/publicdomain/zero/1.0/"),
+        Licence(identifier="LicenseRef-IAS"),
+        None,
+    ],
+    ids=["full", "no-name", "identifier-only", "none"],
+)
+def test_rights_statements_keep_the_document_valid_premis_3(
+    codec: PremisXmlCodec, tmp_path: Path, access: Access, licence: Licence | None
+) -> None:
+    metadata = DescriptiveMetadata(
+        title=AIP.title,
+        licence=licence,
+        access=access,
+        rights_statements=("© IAS & <CNES>", "line one\r\nline two"),
+    )
+    path = tmp_path / "premis.xml"
+    with codec.writer(path, AIP.model_copy(update={"metadata": metadata}), 2, "obs-2024-001/v2") as doc:
+        for name in AWKWARD:
+            doc.add_file(_entry(name))
+        doc.add_events(EVENTS)
+        doc.add_agents(AGENTS)
+    schema = etree.XMLSchema(etree.parse(str(SCHEMAS / "premis-3.0.xsd")))
+
+    assert codec.validate(path) == []
+    assert schema.validate(etree.parse(str(path))), schema.error_log
+    assert codec.read_record(path)[0].metadata == metadata
+
+
+def test_rights_before_the_agents_are_out_of_order(codec: PremisXmlCodec, document: Path) -> None:
+    text = document.read_text(encoding="utf-8")
+    rights = (
+        "<premis:rights><premis:rightsStatement><premis:rightsStatementIdentifier>"
+        "<premis:rightsStatementIdentifierType>local</premis:rightsStatementIdentifierType>"
+        "<premis:rightsStatementIdentifierValue>r</premis:rightsStatementIdentifierValue>"
+        "</premis:rightsStatementIdentifier><premis:rightsBasis>other</premis:rightsBasis>"
+        "</premis:rightsStatement></premis:rights>\n  "
+    )
+    at = text.index("<premis:agent>")
+    document.write_text(text[:at] + rights + text[at:], encoding="utf-8")
+
+    problems = codec.validate(document)
+
+    # Each agent after the rights is out of place (the first one moved down a line).
+    assert len(problems) == len(AGENTS)
+    assert all("Element 'premis:agent': This element is not expected here" in p for p in problems)
+    assert problems[0].startswith(f"line {_line_of(text, '<premis:agent>') + 1}:")
 
 
 def test_broken_element_is_named_with_its_line(codec: PremisXmlCodec, document: Path) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from oais.adapters.premis import PremisXmlCodec, default_schema_dir, file_object_id
+from oais.domain.descriptive import Access, AccessStatus, Creator, DescriptiveMetadata, Licence
 from oais.domain.errors import NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
@@ -432,3 +433,148 @@ def test_file_object_id_is_the_bag_path() -> None:
     entry = FILES[0]
 
     assert file_object_id(entry.path) == entry.bag_path == f"data/objects/{entry.path}"
+
+
+# --- rights statements (an AIP with descriptive metadata) ----------------------------------------
+
+LICENCE = Licence(
+    identifier="CC-BY-4.0",
+    name="Creative Commons Attribution 4.0 International",
+    uri="https://creativecommons.org/licenses/by/4.0/",
+)
+DESCRIBED = DescriptiveMetadata(
+    title=AIP.title,
+    creators=(Creator(name="IAS / OMEGA team"),),
+    licence=LICENCE,
+    access=Access(status=AccessStatus.EMBARGOED, embargo_until=date(2027, 1, 1), note="PI period & <more>"),
+    rights_statements=("© IAS / CNES", "Cite the OMEGA team.\r\nSecond line."),
+)
+RIGHTS = "http://id.loc.gov/vocabulary/preservation/rightsBasis"
+
+
+def _described(metadata: DescriptiveMetadata) -> Aip:
+    return AIP.model_copy(update={"metadata": metadata})
+
+
+def _write_described(codec: PremisXmlCodec, path: Path, metadata: DescriptiveMetadata) -> Path:
+    with codec.writer(path, _described(metadata), 1, REPRESENTATION) as doc:
+        for entry in FILES:
+            doc.add_file(entry)
+        doc.add_events(EVENTS)
+        doc.add_agents(AGENTS)
+    return path
+
+
+@pytest.mark.parametrize(
+    "access",
+    [
+        Access(),
+        Access(note="anyone"),
+        Access(status=AccessStatus.EMBARGOED, embargo_until=date(2027, 1, 1), note="PI period & <more>"),
+        Access(status=AccessStatus.RESTRICTED, note="export control"),
+    ],
+    ids=["open", "open-with-note", "embargoed", "restricted"],
+)
+def test_licence_access_and_rights_statements_round_trip(
+    codec: PremisXmlCodec, tmp_path: Path, access: Access
+) -> None:
+    metadata = DESCRIBED.model_copy(update={"access": access})
+    path = _write_described(codec, tmp_path / "premis.xml", metadata)
+
+    aip, files, events, agents = codec.read_record(path)
+    rights = codec.read_rights(path)
+
+    # PREMIS holds the title, licence, access status and rights statements; descriptive.json the rest.
+    assert aip.metadata == DescriptiveMetadata(
+        title=AIP.title, licence=LICENCE, access=access, rights_statements=DESCRIBED.rights_statements
+    )
+    assert rights is not None and rights.access == access
+    assert (files, events, agents) == (FILES, EVENTS, AGENTS)
+    assert codec.read(path) == (FILES, EVENTS, AGENTS)
+    assert codec.read_header(path).aip == AIP
+
+
+@pytest.mark.parametrize(
+    "licence",
+    [None, Licence(identifier="CC0-1.0"), Licence(identifier="LicenseRef-IAS", uri="https://example.org/l")],
+)
+def test_a_licence_without_name_or_address_or_none_at_all_round_trips(
+    codec: PremisXmlCodec, tmp_path: Path, licence: Licence | None
+) -> None:
+    metadata = DescriptiveMetadata(title=AIP.title, licence=licence)
+    path = _write_described(codec, tmp_path / "premis.xml", metadata)
+
+    assert codec.read_record(path)[0].metadata == metadata
+
+
+def test_one_rights_statement_per_fact_each_linked_to_the_aip(codec: PremisXmlCodec, tmp_path: Path) -> None:
+    root = etree.parse(str(_write_described(codec, tmp_path / "premis.xml", DESCRIBED))).getroot()
+
+    # Rights come last, after the agents, in one premis:rights element.
+    assert [child.tag.removeprefix(P) for child in root][-2:] == ["agent", "rights"]
+    statements = root.findall(f"{P}rights/{P}rightsStatement")
+    assert [
+        s.findtext(f"{P}rightsStatementIdentifier/{P}rightsStatementIdentifierValue") for s in statements
+    ] == [
+        f"{AIP.aip_id}/rights/license",
+        f"{AIP.aip_id}/rights/access",
+        f"{AIP.aip_id}/rights/statement-1",
+        f"{AIP.aip_id}/rights/statement-2",
+    ]
+    for statement in statements:
+        assert statement.findtext(f"{P}linkingObjectIdentifier/{P}linkingObjectIdentifierValue") == AIP.aip_id
+        assert statement.findtext(f"{P}linkingObjectIdentifier/{P}linkingObjectIdentifierType") == "URN"
+    licence, access, first, _ = statements
+    basis = licence.find(f"{P}rightsBasis")
+    assert basis is not None and basis.text == "license" and basis.get("valueURI") == f"{RIGHTS}/lic"
+    assert licence.findtext(f"{P}licenseInformation/{P}licenseTerms") == LICENCE.name
+    assert licence.findtext(f"{P}licenseInformation/{P}licenseNote") == "license identifier: CC-BY-4.0"
+    assert licence.findtext(f".//{P}licenseDocumentationIdentifierValue") == LICENCE.uri
+    assert access.findtext(f"{P}rightsBasis") == "other"
+    assert access.findtext(f"{P}otherRightsInformation/{P}otherRightsNote") == (
+        "access status: embargoed until 2027-01-01"
+    )
+    refused, allowed = access.findall(f"{P}rightsGranted")
+    act = refused.find(f"{P}act")
+    assert act is not None and act.text == "dissemination"
+    assert act.get("valueURI") == "http://id.loc.gov/vocabulary/preservation/eventType/dis"
+    assert refused.findtext(f"{P}restriction") == "Disallow"
+    # From the AIP's creation to the first day it is open.
+    assert refused.findtext(f"{P}termOfRestriction/{P}startDate") == "2024-06-01"
+    assert refused.findtext(f"{P}termOfRestriction/{P}endDate") == "2027-01-01"
+    assert refused.findtext(f"{P}rightsGrantedNote") == "PI period & <more>"
+    assert allowed.findtext(f"{P}restriction") == "Allow"
+    assert allowed.findtext(f"{P}termOfGrant/{P}startDate") == "2027-01-01"
+    assert first.findtext(f"{P}otherRightsInformation/{P}otherRightsBasis") == "rights statement"
+    assert first.findtext(f"{P}otherRightsInformation/{P}otherRightsNote") == "© IAS / CNES"
+
+
+def test_a_restriction_has_no_end_date(codec: PremisXmlCodec, tmp_path: Path) -> None:
+    metadata = DescriptiveMetadata(title=AIP.title, access=Access(status=AccessStatus.RESTRICTED))
+    root = etree.parse(str(_write_described(codec, tmp_path / "premis.xml", metadata))).getroot()
+
+    [granted] = root.findall(f"{P}rights/{P}rightsStatement/{P}rightsGranted")
+
+    assert granted.findtext(f"{P}restriction") == "Disallow"
+    assert granted.find(f"{P}termOfRestriction/{P}startDate") is not None
+    assert granted.find(f"{P}termOfRestriction/{P}endDate") is None
+
+
+def test_an_aip_without_metadata_has_no_rights_statements(codec: PremisXmlCodec, tmp_path: Path) -> None:
+    path = _write(codec, tmp_path / "premis.xml")
+
+    assert "rights" not in path.read_text(encoding="utf-8")
+    assert codec.read_record(path)[0] == AIP and codec.read_rights(path) is None
+
+
+def test_a_rights_statement_oais_does_not_write_is_an_error_with_its_line(
+    codec: PremisXmlCodec, tmp_path: Path
+) -> None:
+    path = _write_described(codec, tmp_path / "premis.xml", DESCRIBED)
+    text = path.read_text(encoding="utf-8").replace(">license<", ">statute<", 1)
+    path.write_text(text, encoding="utf-8")
+    # The statement that holds it is named by its first line.
+    line = text[: text.rindex("<premis:rightsStatement>", 0, text.index(">statute<"))].count("\n") + 1
+
+    with pytest.raises(StorageError, match=rf"line {line}: rights basis 'statute' is not one oais writes"):
+        codec.read_record(path)

@@ -290,9 +290,10 @@ class InMemoryAipRepository:
             version: the version number; None for the latest.
 
         Returns:
-            A copy of the record, with the AIP's current title and producer, shared agents as first
-            recorded, every event (ingest first, then later ones as recorded), the agents of
-            later events after the ingest's, and the copies by location; or None.
+            A copy of the record, with the AIP's current title, producer and descriptive metadata,
+            shared agents as first recorded, every event (ingest first, then later ones as
+            recorded), the agents of later events after the ingest's, and the copies by location;
+            or None.
         """
         state = self._view()
         numbers = [n for (a, n) in state.versions if a == aip_id]
@@ -495,9 +496,14 @@ def _apply(state: _State, record: AipRecord) -> None:
     if known is None:
         state.aips[aip_id] = record.aip
     elif newest is None or number > newest:
-        # Title and producer follow the newest version; creation stays the first recorded.
+        # Title, producer and descriptive metadata follow the newest version; creation stays the
+        # first recorded.
         state.aips[aip_id] = known.model_copy(
-            update={"title": record.aip.title, "producer": record.aip.producer}
+            update={
+                "title": record.aip.title,
+                "producer": record.aip.producer,
+                "metadata": record.aip.metadata,
+            }
         )
     for agent in record.agents:
         state.agents.setdefault(agent.identifier, agent)

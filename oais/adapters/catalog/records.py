@@ -13,6 +13,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from pydantic import ValidationError
+
+from oais.domain.descriptive import DescriptiveMetadata, canonical_json
 from oais.domain.errors import CatalogError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
@@ -231,3 +234,38 @@ def issues_from_json(text: str) -> tuple[Issue, ...]:
         return tuple(Issue.model_validate(item) for item in items)
     except (ValueError, TypeError) as exc:
         raise CatalogError(f"stored issues are corrupt: {text[:80]!r}") from exc
+
+
+def metadata_to_json(metadata: DescriptiveMetadata | None) -> str | None:
+    """Encode descriptive metadata for the catalog: the canonical JSON the bag holds.
+
+    Args:
+        metadata: the metadata, or None.
+
+    Returns:
+        The JSON text, or None for none.
+    """
+    return None if metadata is None else canonical_json(metadata).decode("utf-8")
+
+
+def metadata_from_json(text: str | None, aip_id: str) -> DescriptiveMetadata | None:
+    """Decode descriptive metadata written by :func:`metadata_to_json`.
+
+    Args:
+        text: the stored JSON text, or None.
+        aip_id: the AIP it belongs to (named if it is corrupt).
+
+    Returns:
+        The metadata, or None.
+
+    Raises:
+        CatalogError: if the stored text is not valid descriptive metadata.
+    """
+    if text is None:
+        return None
+    try:
+        return DescriptiveMetadata.model_validate_json(text)
+    except ValidationError as exc:
+        raise CatalogError(
+            f"the descriptive metadata of AIP {aip_id} in the catalog is corrupt: {exc}"
+        ) from exc

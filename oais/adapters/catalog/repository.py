@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -33,6 +34,8 @@ from oais.adapters.catalog.records import (
     check_segment,
     issues_from_json,
     issues_to_json,
+    metadata_from_json,
+    metadata_to_json,
 )
 from oais.adapters.catalog.rows import (
     AgentRow,
@@ -49,6 +52,7 @@ from oais.adapters.catalog.rows import (
     SegmentRow,
     table,
 )
+from oais.domain.descriptive import AccessStatus
 from oais.domain.errors import CatalogError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.packages import Aip, AipRecord, AipVersion, FileEntry, FormatFacts, Rejection
@@ -122,8 +126,8 @@ class SqlAipRepository:
     def add(self, record: AipRecord) -> None:
         """Add an AIP version (and the AIP itself if new) with its files, events and agents.
 
-        The AIP's title and producer follow its newest version; its creation time is the first one
-        recorded. Agents are shared: one already in the catalog is kept as it is.
+        The AIP's title, producer and descriptive metadata follow its newest version; its creation
+        time is the first one recorded. Agents are shared: one already in the catalog is kept as it is.
 
         Args:
             record: the version to add.
@@ -171,16 +175,11 @@ class SqlAipRepository:
             raise CatalogError(f"cannot add {name}: {REFUSALS['uq_aip_versions_aip_id_version']}")
         known_aip = session.scalar(select(AipRow.id).where(AipRow.id == aip.aip_id))
         if known_aip is None:
-            session.execute(
-                insert(table(AipRow)),
-                {"id": aip.aip_id, "title": aip.title, "producer": aip.producer, "created": aip.created},
-            )
+            session.execute(insert(table(AipRow)), _aip_row(aip))
         elif newest is None or version.version > newest:
-            session.execute(
-                update(table(AipRow))
-                .where(table(AipRow).c.id == aip.aip_id)
-                .values(title=aip.title, producer=aip.producer)
-            )
+            # Everything but the id and the first creation time follows the newest version.
+            latest = {k: v for k, v in _aip_row(aip).items() if k not in ("id", "created")}
+            session.execute(update(table(AipRow)).where(table(AipRow).c.id == aip.aip_id).values(**latest))
         self._add_agents(record.agents)
         version_id = session.scalar(
             insert(table(AipVersionRow)).returning(table(AipVersionRow).c.id),
@@ -462,10 +461,8 @@ class SqlAipRepository:
             return None
         version_id = row.id
         aip_version = _version(row)
-        aip_row = session.execute(
-            select(AipRow.id, AipRow.title, AipRow.producer, AipRow.created).where(AipRow.id == aip_id)
-        ).one()
-        aip = Aip(aip_id=aip_row.id, title=aip_row.title, producer=aip_row.producer, created=aip_row.created)
+        aip_row = session.execute(select(*_AIP_COLUMNS).where(AipRow.id == aip_id)).one()
+        aip = _aip(*aip_row)
         agents = [
             _agent(r)
             for r in session.execute(
@@ -811,9 +808,9 @@ class SqlAipRepository:
         """
         latest = func.max(AipVersionRow.version)
         query = (
-            select(AipRow.id, AipRow.title, AipRow.producer, AipRow.created, latest)
+            select(*_AIP_COLUMNS, latest)
             .join(AipVersionRow, AipVersionRow.aip_id == AipRow.id)
-            .group_by(AipRow.id, AipRow.title, AipRow.producer, AipRow.created)
+            .group_by(*_AIP_COLUMNS)
             .order_by(AipRow.created, self._text_key(AipRow.id))
         )
         try:
@@ -821,8 +818,8 @@ class SqlAipRepository:
         except SQLAlchemyError as exc:
             raise CatalogError(f"cannot list the catalog: {exc}") from exc
         return [
-            (Aip(aip_id=aip_id, title=title, producer=producer, created=created), newest)
-            for aip_id, title, producer, created, newest in rows
+            (_aip(aip_id, title, producer, created, metadata), newest)
+            for aip_id, title, producer, created, metadata, newest in rows
         ]
 
 
@@ -882,6 +879,37 @@ def _agent(row: Any) -> Agent:
     return Agent(
         identifier=row.identifier, name=row.name, type=AgentType(row.type), version=row.version, note=row.note
     )
+
+
+#: The columns an :class:`Aip` is read from (the others are copied out of ``metadata``).
+_AIP_COLUMNS = (AipRow.id, AipRow.title, AipRow.producer, AipRow.created, AipRow.metadata_json)
+
+
+def _aip(aip_id: str, title: str, producer: str, created: datetime, metadata: str | None) -> Aip:
+    return Aip(
+        aip_id=aip_id,
+        title=title,
+        producer=producer,
+        created=created,
+        metadata=metadata_from_json(metadata, aip_id),
+    )
+
+
+def _aip_row(aip: Aip) -> dict[str, Any]:
+    """The ``aips`` row of an AIP: access status, embargo end and licence copied out of its metadata
+    (an AIP without metadata is open)."""
+    metadata = aip.metadata
+    access = metadata.access if metadata is not None else None
+    return {
+        "id": aip.aip_id,
+        "title": aip.title,
+        "producer": aip.producer,
+        "created": aip.created,
+        "metadata": metadata_to_json(metadata),
+        "access_status": access.status.value if access is not None else AccessStatus.OPEN.value,
+        "embargo_until": access.embargo_until if access is not None else None,
+        "licence": metadata.licence.identifier if metadata is not None and metadata.licence else None,
+    }
 
 
 def _file_row(version_id: int, entry: FileEntry) -> dict[str, Any]:

@@ -13,12 +13,13 @@ into ``file_digests``. See docs/decisions/0005-catalog-schema.md.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -85,7 +86,14 @@ class Base(DeclarativeBase):
 
 
 class AipRow(Base):
-    """An AIP: the intellectual entity. Title and producer are those of its latest version."""
+    """An AIP: the intellectual entity. Title, producer and descriptive metadata are those of its
+    latest version.
+
+    ``metadata`` is the descriptive metadata as canonical JSON (NULL for an AIP ingested with a
+    title only); access status, embargo end and licence identifier are copied out of it into columns
+    so that access decisions and searches need no JSON. ``access_status`` is 'open', 'embargoed' or
+    'restricted' (an AIP without metadata is open).
+    """
 
     __tablename__ = "aips"
 
@@ -93,6 +101,11 @@ class AipRow(Base):
     title: Mapped[str] = mapped_column(Text)
     producer: Mapped[str] = mapped_column(Text)
     created: Mapped[datetime] = mapped_column(UtcDateTime)
+    # "metadata" is taken by the declarative base: the attribute has another name than its column.
+    metadata_json: Mapped[str | None] = mapped_column("metadata", Text)
+    access_status: Mapped[str] = mapped_column(String(16), server_default=text("'open'"), index=True)
+    embargo_until: Mapped[date | None] = mapped_column(Date)
+    licence: Mapped[str | None] = mapped_column(Text)
 
 
 class AipVersionRow(Base):

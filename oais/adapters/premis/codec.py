@@ -10,7 +10,7 @@ from pathlib import Path
 from lxml import etree
 
 from oais.adapters.premis import reader, validation, vocab, writer
-from oais.adapters.premis.model import PremisHeader
+from oais.adapters.premis.model import PremisHeader, PremisRights
 from oais.adapters.premis.reader import Entity
 from oais.domain.errors import ConfigError
 from oais.domain.packages import Aip, FileEntry
@@ -103,15 +103,20 @@ class PremisXmlCodec:
             path: the premis.xml to read.
 
         Returns:
-            (aip, files, events, agents).
+            (aip, files, events, agents). When the document has rights statements, the AIP's
+            ``metadata`` holds what they say (title, licence, access status, rights statements);
+            the rest of the descriptive metadata is in the version's descriptive.json.
 
         Raises:
             NotFound: if ``path`` is not a file.
             StorageError: if the document is not well-formed or not in the shape oais writes.
         """
         header = reader.read_header(path)
-        files, events, agents = reader.read(path)
-        return header.aip, files, events, agents
+        files, events, agents, rights = reader.read_with_rights(path)
+        aip = header.aip
+        if rights is not None:
+            aip = aip.model_copy(update={"metadata": rights.metadata(aip.title)})
+        return aip, files, events, agents
 
     def iter_entities(self, path: Path) -> Iterator[Entity]:
         """Files, events and agents one at a time, for documents too large to hold as lists.
@@ -127,6 +132,21 @@ class PremisXmlCodec:
             StorageError: if the document is not well-formed or not in the shape oais writes.
         """
         return reader.iter_entities(path)
+
+    def read_rights(self, path: Path) -> PremisRights | None:
+        """The licence, access status and rights statements of a premis.xml (streaming).
+
+        Args:
+            path: the premis.xml to read.
+
+        Returns:
+            What its rights statements say, or None when it has none.
+
+        Raises:
+            NotFound: if ``path`` is not a file.
+            StorageError: if the document is not well-formed or not in the shape oais writes.
+        """
+        return reader.read_with_rights(path)[3]
 
     def read_header(self, path: Path) -> PremisHeader:
         """The AIP facts (id, title, producer, created, version, representation id) of a premis.xml.

@@ -1,8 +1,8 @@
 """Streaming PREMIS 3 reader for the premis.xml documents oais writes.
 
-Parsing uses :func:`lxml.etree.iterparse`: each top-level object, event or agent is turned into a
-model as soon as its end tag is read, then cleared and detached, so memory stays bounded however many
-files the document lists.
+Parsing uses :func:`lxml.etree.iterparse`: each top-level object, event, agent or rights element is
+turned into a model as soon as its end tag is read, then cleared and detached, so memory stays
+bounded however many files the document lists.
 
 The reader understands the shape described in docs/premis.md. Anything it cannot map back onto the
 models (a missing element, an unknown digest algorithm, an unknown vocabulary term) is reported as a
@@ -13,7 +13,7 @@ not what oais wrote.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote
@@ -22,8 +22,9 @@ from lxml import etree
 from pydantic import ValidationError
 
 from oais.adapters.premis import stream, vocab
-from oais.adapters.premis.model import PremisHeader
+from oais.adapters.premis.model import PremisHeader, PremisRights
 from oais.adapters.premis.vocab import q
+from oais.domain.descriptive import Access, AccessStatus, Licence
 from oais.domain.errors import NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.issues import Issue
@@ -36,6 +37,7 @@ _E = TypeVar("_E", EventType, Outcome, AgentRole, AgentType)
 _OBJECT = q("object")
 _EVENT = q("event")
 _AGENT = q("agent")
+_RIGHTS = q("rights")
 
 
 class _Bad(Exception):
@@ -252,7 +254,74 @@ def _agent(element: etree._Element) -> Agent:
     )
 
 
-def _model(element: etree._Element) -> Entity | None:
+def _rights(element: etree._Element) -> PremisRights:
+    """The licence, access status and rights statements in words of a ``rights`` element."""
+    licence: Licence | None = None
+    access: Access | None = None
+    statements: list[str] = []
+    for statement in element.iterfind(q("rightsStatement")):
+        basis = _child_text(statement, "rightsBasis")
+        if basis == vocab.RIGHTS_BASIS_LICENSE:
+            licence = _licence(_child(statement, "licenseInformation"))
+            continue
+        if basis != vocab.RIGHTS_BASIS_OTHER:
+            raise _Bad(statement, f"rights basis {basis!r} is not one oais writes")
+        other = _child(statement, "otherRightsInformation")
+        other_basis = _child_text(other, "otherRightsBasis")
+        if other_basis == vocab.OTHER_BASIS_ACCESS:
+            access = _access(statement)
+        elif other_basis == vocab.OTHER_BASIS_STATEMENT:
+            statements.append(_child_text(other, "otherRightsNote"))
+        else:
+            raise _Bad(other, f"other rights basis {other_basis!r} is not one oais writes")
+    return PremisRights(licence=licence, access=access or Access(), statements=tuple(statements))
+
+
+def _licence(information: etree._Element) -> Licence:
+    identifier = next(
+        (
+            _text(note).removeprefix(vocab.NOTE_LICENSE_ID)
+            for note in information.iterfind(q("licenseNote"))
+            if _text(note).startswith(vocab.NOTE_LICENSE_ID)
+        ),
+        None,
+    )
+    if identifier is None:
+        raise _Bad(information, f"no licenseNote starting {vocab.NOTE_LICENSE_ID!r}")
+    uri = next(
+        (
+            _child_text(doc, "licenseDocumentationIdentifierValue")
+            for doc in information.iterfind(q("licenseDocumentationIdentifier"))
+            if _optional_text(doc, "licenseDocumentationRole") == vocab.LICENSE_TEXT_ROLE
+        ),
+        None,
+    )
+    return Licence(identifier=identifier, name=_optional_text(information, "licenseTerms"), uri=uri)
+
+
+def _access(statement: etree._Element) -> Access:
+    """The access status from the statement's grants: a Disallow with an end date is an embargo,
+    without one a restriction; only Allow is open. The note is the first grant's."""
+    grants = list(statement.iterfind(q("rightsGranted")))
+    if not grants:
+        raise _Bad(statement, "the access status has no premis:rightsGranted")
+    note = _optional_text(grants[0], "rightsGrantedNote")
+    refused = next(
+        (g for g in grants if _optional_text(g, "restriction") == vocab.RESTRICTION_DISALLOW), None
+    )
+    if refused is None:
+        return Access(status=AccessStatus.OPEN, note=note)
+    end = _child(refused, "termOfRestriction").find(q("endDate"))
+    if end is None:
+        return Access(status=AccessStatus.RESTRICTED, note=note)
+    try:
+        until = date.fromisoformat(_text(end))
+    except ValueError as exc:
+        raise _Bad(end, f"embargo end {_text(end)!r} is not a date (YYYY-MM-DD)") from exc
+    return Access(status=AccessStatus.EMBARGOED, embargo_until=until, note=note)
+
+
+def _model(element: etree._Element) -> Entity | PremisRights | None:
     """The model for one top-level element, or None for objects that are not files."""
     try:
         if element.tag == _OBJECT:
@@ -261,9 +330,21 @@ def _model(element: etree._Element) -> Entity | None:
             return _event(element)
         if element.tag == _AGENT:
             return _agent(element)
+        if element.tag == _RIGHTS:
+            return _rights(element)
     except ValidationError as exc:
         raise _Bad(element, f"values do not make a valid record: {exc}") from exc
-    return None  # rights statements are not read back yet
+    return None
+
+
+def _models(path: Path) -> Iterator[Entity | PremisRights]:
+    for element in _top_level(path):
+        try:
+            model = _model(element)
+        except _Bad as exc:
+            raise StorageError(f"{path}, line {exc.line}: {exc}") from exc
+        if model is not None:
+            yield model
 
 
 def iter_entities(path: Path) -> Iterator[Entity]:
@@ -279,12 +360,8 @@ def iter_entities(path: Path) -> Iterator[Entity]:
         NotFound: if ``path`` is not a file.
         StorageError: if the document is not well-formed or not in the shape oais writes.
     """
-    for element in _top_level(path):
-        try:
-            model = _model(element)
-        except _Bad as exc:
-            raise StorageError(f"{path}, line {exc.line}: {exc}") from exc
-        if model is not None:
+    for model in _models(path):
+        if not isinstance(model, PremisRights):
             yield model
 
 
@@ -301,17 +378,42 @@ def read(path: Path) -> tuple[list[FileEntry], list[Event], list[Agent]]:
         NotFound: if ``path`` is not a file.
         StorageError: if the document is not well-formed or not in the shape oais writes.
     """
+    files, events, agents, _ = read_with_rights(path)
+    return files, events, agents
+
+
+def read_with_rights(
+    path: Path,
+) -> tuple[list[FileEntry], list[Event], list[Agent], PremisRights | None]:
+    """Files, events, agents and rights statements of a premis.xml, in one pass.
+
+    Args:
+        path: the premis.xml to read.
+
+    Returns:
+        (files, events, agents, rights); rights is None when the document has no rights statements
+        (an AIP ingested without descriptive metadata).
+
+    Raises:
+        NotFound: if ``path`` is not a file.
+        StorageError: if the document is not well-formed or not in the shape oais writes.
+    """
     files: list[FileEntry] = []
     events: list[Event] = []
     agents: list[Agent] = []
-    for model in iter_entities(path):
+    rights: PremisRights | None = None
+    for model in _models(path):
         if isinstance(model, FileEntry):
             files.append(model)
         elif isinstance(model, Event):
             events.append(model)
-        else:
+        elif isinstance(model, Agent):
             agents.append(model)
-    return files, events, agents
+        elif rights is None:
+            rights = model
+        else:
+            raise StorageError(f"{path}: more than one premis:rights element (oais writes one)")
+    return files, events, agents, rights
 
 
 def read_header(path: Path) -> PremisHeader:

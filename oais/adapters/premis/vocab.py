@@ -84,6 +84,48 @@ NOTE_ISSUE = "issue "
 #: Prefix of the second eventDetail, which names the policy the event applied.
 POLICY_DETAIL = "policy: "
 
+# Rights statements (written after the agents, one per fact: see docs/premis.md).
+RIGHTS_BASIS_AUTHORITY = f"{VOCAB}/rightsBasis"
+#: rightsBasis labels of the id.loc.gov vocabulary, with their codes.
+RIGHTS_BASIS_LICENSE = "license"
+RIGHTS_BASIS_OTHER = "other"
+_RIGHTS_BASIS_CODES = {RIGHTS_BASIS_LICENSE: "lic", RIGHTS_BASIS_OTHER: "oth"}
+#: otherRightsBasis of the access status (the archive's access policy applies it) and of a rights
+#: statement in words. PREMIS leaves otherRightsBasis uncontrolled.
+OTHER_BASIS_ACCESS = "access policy"
+OTHER_BASIS_STATEMENT = "rights statement"
+#: The act an access status governs. id.loc.gov deprecated its actionsGranted vocabulary in 2018
+#: in favour of eventType, whose term for handing content out is "dissemination".
+ACT_DISSEMINATION = "dissemination"
+ACT_DISSEMINATION_URI = f"{EVENT_TYPE_AUTHORITY}/dis"
+RESTRICTION_ALLOW = "Allow"
+RESTRICTION_DISALLOW = "Disallow"
+#: licenseDocumentationRole of the licence's address.
+LICENSE_TEXT_ROLE = "license text"
+#: licenseNote prefix of the licence's identifier (an SPDX identifier where there is one).
+NOTE_LICENSE_ID = "license identifier: "
+#: otherRightsNote prefix of the access status in words.
+NOTE_ACCESS = "access status: "
+#: Suffixes of the rights statement identifiers, after the AIP id.
+RIGHTS_ID_LICENSE = "/rights/license"
+RIGHTS_ID_ACCESS = "/rights/access"
+RIGHTS_ID_STATEMENT = "/rights/statement-"
+
+
+def rights_basis_attributes(basis: str) -> dict[str, str]:
+    """Authority attributes for ``rightsBasis``."""
+    return {
+        "authority": "rightsBasis",
+        "authorityURI": RIGHTS_BASIS_AUTHORITY,
+        "valueURI": f"{RIGHTS_BASIS_AUTHORITY}/{_RIGHTS_BASIS_CODES[basis]}",
+    }
+
+
+def act_attributes() -> dict[str, str]:
+    """Authority attributes for the ``act`` of an access status (eventType ``dissemination``)."""
+    return {"authority": "eventType", "authorityURI": EVENT_TYPE_AUTHORITY, "valueURI": ACT_DISSEMINATION_URI}
+
+
 #: id.loc.gov cryptographicHashFunctions codes. xxh3_128 is not in that vocabulary, so it gets
 #: no authority and no value URI: claiming one would be false.
 _HASH_CODES = {

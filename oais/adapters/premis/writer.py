@@ -6,6 +6,9 @@ follows the PREMIS 3.0 schema, whose content models are sequences.
 
 The document goes to a temporary file beside ``path`` and is renamed over ``path`` only when it is
 complete, so a failure never leaves a half-written premis.xml that looks finished.
+
+When the AIP has descriptive metadata, its licence, access status and rights statements close the
+document as PREMIS rights statements, one per fact, each linked to the intellectual entity.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from lxml import etree
 
 from oais.adapters.premis import vocab
 from oais.adapters.premis.vocab import q
+from oais.domain.descriptive import Access, AccessStatus, DescriptiveMetadata, Licence
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.packages import Aip, FileEntry, FormatFacts
 from oais.domain.premis import Agent, Event
@@ -30,11 +34,12 @@ _INDENT = "  "
 
 
 class _Stage(int, Enum):
-    """Where the document is; PREMIS puts objects, then events, then agents."""
+    """Where the document is; PREMIS puts objects, then events, then agents, then rights."""
 
     OBJECTS = 0
     EVENTS = 1
     CLOSED = 2
+    FINISHED = 3
 
 
 class _Emitter:
@@ -108,9 +113,10 @@ def _format_notes(facts: FormatFacts) -> list[str]:
 class PremisXmlDocument:
     """A PREMIS 3 document being written (implements the ``PremisDocument`` port)."""
 
-    def __init__(self, emitter: _Emitter, representation_id: str) -> None:
+    def __init__(self, emitter: _Emitter, representation_id: str, aip: Aip | None = None) -> None:
         self._out = emitter
         self._representation_id = representation_id
+        self._aip = aip
         self._stage = _Stage.OBJECTS
 
     def _enter(self, stage: _Stage, what: str) -> None:
@@ -226,6 +232,85 @@ class PremisXmlDocument:
         for agent in agents:
             self._write_agent(agent)
 
+    def finish(self) -> None:
+        """Write the AIP's rights statements, if it has descriptive metadata (called once, last).
+
+        Raises:
+            ValueError: if a value cannot be represented in XML 1.0.
+        """
+        self._stage = _Stage.FINISHED
+        aip = self._aip
+        if aip is None or aip.metadata is None:
+            return
+        with self._out.element("rights"):
+            self._write_rights(aip, aip.metadata)
+
+    def _write_rights(self, aip: Aip, metadata: DescriptiveMetadata) -> None:
+        if metadata.licence is not None:
+            with self._statement(aip.aip_id + vocab.RIGHTS_ID_LICENSE, vocab.RIGHTS_BASIS_LICENSE):
+                self._write_licence(metadata.licence)
+                self._link(aip.aip_id)
+        with self._statement(aip.aip_id + vocab.RIGHTS_ID_ACCESS, vocab.RIGHTS_BASIS_OTHER):
+            self._write_access(metadata.access, aip.created.date().isoformat())
+            self._link(aip.aip_id)
+        for n, text in enumerate(metadata.rights_statements, start=1):
+            with self._statement(f"{aip.aip_id}{vocab.RIGHTS_ID_STATEMENT}{n}", vocab.RIGHTS_BASIS_OTHER):
+                with self._out.element("otherRightsInformation"):
+                    self._out.leaf("otherRightsBasis", vocab.OTHER_BASIS_STATEMENT)
+                    self._out.leaf("otherRightsNote", text)
+                self._link(aip.aip_id)
+
+    @contextlib.contextmanager
+    def _statement(self, identifier: str, basis: str) -> Iterator[None]:
+        out = self._out
+        with out.element("rightsStatement"):
+            # Built from the AIP id, whatever it looks like: always local to this archive.
+            out.identifier("rightsStatementIdentifier", identifier, vocab.ID_LOCAL)
+            out.leaf("rightsBasis", basis, vocab.rights_basis_attributes(basis))
+            yield
+
+    def _link(self, aip_id: str) -> None:
+        self._out.identifier("linkingObjectIdentifier", aip_id)
+
+    def _write_licence(self, licence: Licence) -> None:
+        out = self._out
+        with out.element("licenseInformation"):
+            if licence.uri is not None:
+                with out.element("licenseDocumentationIdentifier"):
+                    out.leaf("licenseDocumentationIdentifierType", vocab.ID_URI)
+                    out.leaf("licenseDocumentationIdentifierValue", licence.uri)
+                    out.leaf("licenseDocumentationRole", vocab.LICENSE_TEXT_ROLE)
+            if licence.name is not None:
+                out.leaf("licenseTerms", licence.name)
+            out.leaf("licenseNote", vocab.NOTE_LICENSE_ID + licence.identifier)
+
+    def _write_access(self, access: Access, since: str) -> None:
+        out = self._out
+        until = access.embargo_until.isoformat() if access.embargo_until is not None else None
+        words = access.status.value + (f" until {until}" if until else "")
+        with out.element("otherRightsInformation"):
+            out.leaf("otherRightsBasis", vocab.OTHER_BASIS_ACCESS)
+            out.leaf("otherRightsNote", vocab.NOTE_ACCESS + words)
+        if access.status is AccessStatus.OPEN:
+            self._grant(vocab.RESTRICTION_ALLOW, "termOfGrant", since, None, access.note)
+            return
+        # Embargoed: nobody before the end date; restricted: no end date.
+        self._grant(vocab.RESTRICTION_DISALLOW, "termOfRestriction", since, until, access.note)
+        if until is not None:
+            self._grant(vocab.RESTRICTION_ALLOW, "termOfGrant", until, None, None)
+
+    def _grant(self, restriction: str, term: str, start: str, end: str | None, note: str | None) -> None:
+        out = self._out
+        with out.element("rightsGranted"):
+            out.leaf("act", vocab.ACT_DISSEMINATION, vocab.act_attributes())
+            out.leaf("restriction", restriction)
+            with out.element(term):
+                out.leaf("startDate", start)
+                if end is not None:
+                    out.leaf("endDate", end)
+            if note is not None:
+                out.leaf("rightsGrantedNote", note)
+
     def _write_event(self, event: Event) -> None:
         out = self._out
         with out.element("event"):
@@ -303,8 +388,9 @@ def _write(raw: IO[bytes], aip: Aip, version: int, representation_id: str) -> It
             "version": vocab.PREMIS_VERSION,
         }
         with xf.element(q("premis"), root_attrib, nsmap=vocab.NSMAP):
-            document = PremisXmlDocument(_Emitter(xf, depth=1), representation_id)
+            document = PremisXmlDocument(_Emitter(xf, depth=1), representation_id, aip)
             document.write_header(aip, version)
             yield document
+            document.finish()
             xf.write("\n")
     raw.write(b"\n")  # text may not follow the root inside xmlfile; POSIX tools like a final newline
