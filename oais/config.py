@@ -33,6 +33,14 @@ Storage locations are named in the TOML file, one table each; the storage policy
     kind = "local"
     root = "/srv/oais/cache"
 
+DIPs can be written to S3 prefixes (``oais dip --out s3://BUCKET/PREFIX``) of the buckets named in
+``dip_targets`` tables, with the same keys as an S3 location (a portal's bucket, not an AIP location)::
+
+    [dip_targets.portal]
+    kind = "s3"
+    endpoint = "https://rgw.example.org"
+    bucket = "vespa-dips"
+
 Credentials never appear in the configuration or the policies: they come from the environment,
 ``OAIS_LOCATION_<NAME>_ACCESS_KEY_ID`` and ``OAIS_LOCATION_<NAME>_SECRET_ACCESS_KEY`` (the name upper
 case, '-' as '_'), or from an AWS-style credentials file (``aws_access_key_id`` and
@@ -58,7 +66,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Settings that an ``OAIS_<KEY>`` environment variable can give.
 ENV_KEYS = ("home", "database_url", "store_root", "policies", "schemas", "workers", "staging")
 #: Every key of the configuration file (locations are tables there, never environment variables).
-KEYS = (*ENV_KEYS, "locations")
+KEYS = (*ENV_KEYS, "locations", "dip_targets")
 #: The location every deployment has unless its configuration names others.
 DEFAULT_LOCATION = "local"
 
@@ -114,8 +122,12 @@ class Settings(BaseModel):
     workers: int | None = Field(default=None, ge=1)
     staging: Path
     locations: dict[str, LocationConfig]
+    #: S3 buckets DIPs may be written to (``oais dip --out s3://BUCKET/PREFIX``), by name: the bucket
+    #: given in a destination picks the target; ``prefix`` is ignored. Credentials as for a location,
+    #: ``OAIS_LOCATION_<NAME>_ACCESS_KEY_ID``/``_SECRET_ACCESS_KEY`` or a credentials file.
+    dip_targets: dict[str, S3Location] = {}
 
-    @field_validator("locations")
+    @field_validator("locations", "dip_targets")
     @classmethod
     def _names(cls, value: dict[str, LocationConfig]) -> dict[str, LocationConfig]:
         for name in value:

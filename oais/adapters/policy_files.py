@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from oais.domain.audit import AuditPolicy
 from oais.domain.errors import ConfigError
 from oais.domain.formats import FormatPolicy
-from oais.domain.policy import IngestPolicy
+from oais.domain.policy import AccessPolicy, IngestPolicy
 from oais.domain.storage import StoragePolicy
 
 _Policy = TypeVar("_Policy", bound=BaseModel)
@@ -48,6 +48,15 @@ def load_audit_policy(policies_dir: Path) -> AuditPolicy:
         ConfigError: naming the file and every problem in it.
     """
     return _load(policies_dir / "audit.toml", AuditPolicy, "audit policy")
+
+
+def load_access_policy(policies_dir: Path) -> AccessPolicy:
+    """Read ``access.toml`` from ``policies_dir``.
+
+    Raises:
+        ConfigError: naming the file and every problem in it.
+    """
+    return _load(policies_dir / "access.toml", AccessPolicy, "access policy")
 
 
 def load_format_policy(path: Path) -> FormatPolicy:

@@ -5,7 +5,8 @@ Families are sets of PRONOM PUIDs. Which properties are compared, by pair of fam
 
 raster image -> raster image (Pillow)
     ``width``, ``height``; ``channels``: the bands of the image as decoded, a palette image counting
-    the bands it renders to (3, or 4 when it has transparency); ``bit depth`` per channel, from
+    the bands it renders to (3, or 4 when it has transparency), an RGB image whose three bands are
+    equal counting as grey (1, or 2 with alpha); ``bit depth`` per channel, from
     Pillow's mode (``1``: 1, ``L``/``P``/``RGB``/``RGBA``/``CMYK``...: 8, ``I;16``: 16, ``I``/``F``: 32).
     When the rule is lossless, also ``frames`` and ``pixels``: both images rendered the same way
     (palette and transparency resolved to RGBA; 16-bit grey to 32-bit integers; other modes as
@@ -147,7 +148,21 @@ def _channels(image: Image) -> int:
         palette_bands = len(image.palette.mode) if image.palette is not None else 3
         has_alpha = image.mode == "PA" or "transparency" in image.info or palette_bands == 4
         return 4 if has_alpha else min(palette_bands, 3)
+    if image.mode in ("RGB", "RGBA") and _grey(image):
+        # Three equal bands are grey: writers such as ImageMagick store such an image as grey, and
+        # nothing is lost.
+        return 1 if image.mode == "RGB" else 2
     return len(image.getbands())
+
+
+def _grey(image: Image) -> bool:
+    """Whether the red, green and blue bands of an RGB(A) image are equal everywhere."""
+    from PIL import ImageChops
+
+    red, green, blue = image.split()[:3]
+    return ImageChops.difference(red, green).getbbox() is None and (
+        ImageChops.difference(red, blue).getbbox() is None
+    )
 
 
 def _bit_depth(mode: str) -> int:

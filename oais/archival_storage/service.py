@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from oais.archival_storage import event_log
 from oais.archival_storage.layout import (
     BAGIT,
+    DESCRIPTIVE,
     FETCH,
     PREMIS,
     TAG_MANIFEST,
@@ -33,6 +34,7 @@ from oais.archival_storage.layout import (
     parse_fetch_url,
     version_prefix,
 )
+from oais.domain.descriptive import DescriptiveMetadata, metadata_from_json
 from oais.domain.errors import AipNotFound, ConfigError, ConflictError, NotFound, OaisError, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.packages import AipRecord, FileEntry
@@ -49,6 +51,8 @@ from oais.domain.storage import (
 
 SHA256 = DigestAlgorithm.SHA256
 XXH3 = DigestAlgorithm.XXH3_128
+#: A descriptive.json is a few kilobytes; one this large is not one oais wrote.
+_DESCRIPTIVE_LIMIT = 16 << 20
 Progress = Callable[[int], None]
 
 
@@ -410,6 +414,33 @@ class ArchivalStorage:
         for r in self.location(location).read([ReadItem(key=key, dest=str(dest))]):
             if r.problem is not None:
                 raise StorageError(f"location '{location}': {key}: {r.problem}")
+
+    def fetch_descriptive(self, aip_id: str, version: int, location: str) -> DescriptiveMetadata | None:
+        """The descriptive metadata a stored version carries (its ``descriptive.json``), for recovery
+        and rebuild.
+
+        Args:
+            aip_id: the AIP.
+            version: the version.
+            location: the location to read it from.
+
+        Returns:
+            The metadata, or None when the version has none (an AIP ingested with a title only).
+
+        Raises:
+            StorageError: it cannot be read, or is not valid descriptive metadata (naming the key and
+                every problem).
+        """
+        store = self.location(location)
+        key = version_prefix(aip_id, version) + DESCRIPTIVE
+        try:
+            data = store.get_bytes(key, limit=_DESCRIPTIVE_LIMIT)
+        except NotFound:
+            return None
+        metadata, problems = metadata_from_json(data, f"location '{location}': {key}")
+        if metadata is None:
+            raise StorageError("; ".join(str(p) for p in problems))
+        return metadata
 
     def fetch_files(self, record: AipRecord, wanted: Sequence[tuple[FileEntry, Path]]) -> None:
         """Copy payload files of a version to local paths, each checked against its digest of record,
@@ -939,10 +970,25 @@ class ArchivalStorage:
             self._policy.reference,
         )
 
+    def record_events(self, events: Sequence[LoggedEvent], agents: Sequence[Agent]) -> None:
+        """Record events that happened after ingest (a dissemination): in the event log of every
+        required location, then in the catalog.
+
+        Args:
+            events: the events, each with its AIP version.
+            agents: every agent they name besides this software.
+
+        Raises:
+            StorageError: an event log could not be written (the catalog still gets the events, and
+                ``oais events verify`` shows the location whose log lacks them).
+        """
+        self._commit_events(events, agents=[self._software, *agents])
+
     def _commit_events(
         self,
         events: Sequence[LoggedEvent],
         new_copies: Sequence[tuple[str, int, Copy]] = (),
+        agents: Sequence[Agent] | None = None,
     ) -> None:
         """Log events at every required location, then commit them (and copy facts) to the catalog.
 
@@ -952,7 +998,7 @@ class ArchivalStorage:
         """
         if not events:
             return
-        agents = [self._software]
+        agents = agents or [self._software]
         segments, failures = self.append_to_logs(events, agents)
         with self._catalog() as uow:
             by_version: dict[tuple[str, int], list[Event]] = {}

@@ -18,6 +18,8 @@ SDK's exception type. The command line maps each branch to one exit code (see
     │   └── FixityMismatch      bytes read back differ from the digests of record (domain.fixity)
     ├── CatalogError            the catalog database failed or is out of date
     ├── ConfigError             settings or a policy file are invalid
+    ├── AccessDenied            the content may not be handed out (embargo, restriction) or the
+    │                           caller may not do this (role); nothing was written
     └── ToolError               an external tool (format identification) failed to run
         └── ConversionFailed    a format conversion failed: exit status, timeout, no output
 """
@@ -85,6 +87,10 @@ class CatalogError(OaisError):
 
 class ConfigError(OaisError):
     """Settings or a policy file are invalid."""
+
+
+class AccessDenied(OaisError):
+    """The content may not be handed out (embargo, restriction) or the caller may not do this."""
 
 
 class ToolError(OaisError):

@@ -44,3 +44,41 @@ class IngestPolicy(BaseModel):
     def reference(self) -> str:
         """How events cite this policy."""
         return f"{self.id}@{self.version}"
+
+
+class EpnTapService(BaseModel):
+    """How the EPN-TAP granule tables of DIPs describe the service that publishes them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: EPN-TAP service_title (mandatory column): the name of the service in the VO registry.
+    service_title: str = Field(min_length=1)
+    publisher: str | None = None
+
+
+class AccessPolicy(BaseModel):
+    """The access policy (``policies/access.toml``): what DIPs carry and who may override access
+    restrictions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    title: str = ""
+    #: Digests of every DIP's BagIt manifests (sha256 first: it is the digest of record of the AIPs).
+    manifest_algorithms: tuple[DigestAlgorithm, ...] = (DigestAlgorithm.SHA256, DigestAlgorithm.SHA512)
+    epntap: EpnTapService
+
+    @field_validator("manifest_algorithms")
+    @classmethod
+    def _record_first(cls, value: tuple[DigestAlgorithm, ...]) -> tuple[DigestAlgorithm, ...]:
+        if not value or value[0] is not DigestAlgorithm.SHA256:
+            raise ValueError("the first manifest algorithm must be sha256, the AIPs' digest of record")
+        if DigestAlgorithm.XXH3_128 in value:
+            raise ValueError("xxh3_128 is not a BagIt manifest algorithm")
+        return value
+
+    @property
+    def reference(self) -> str:
+        """How events cite this policy."""
+        return f"{self.id}@{self.version}"

@@ -445,6 +445,29 @@ class S3ObjectStore:
         require_key(self._name, key)
         return self._prefix + key
 
+    def delete_objects(self, keys: Sequence[str]) -> None:
+        """Delete objects an aborted DIP wrote. Not part of the ObjectStore port: on AIP locations
+        nothing is deleted outside the deaccession workflow; only DIP destinations use this.
+
+        Raises:
+            StorageError: the deletion failed (naming the location and the first key).
+        """
+        client = self.client()
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            try:
+                response = client.delete_objects(
+                    Bucket=self._bucket,
+                    Delete={"Objects": [{"Key": self._full(k)} for k in batch], "Quiet": True},
+                )
+            except (BotoCoreError, ClientError) as exc:
+                raise self._fail(exc, "deleting", batch[0]) from exc
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise StorageError(
+                    f"location '{self._name}': cannot delete {first.get('Key')}: {first.get('Message')}"
+                )
+
     def _where(self, key: str | None) -> str:
         return f"s3://{self._bucket}/{self._prefix}{key or ''}"
 
