@@ -14,17 +14,22 @@ from functools import partial
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
+from oais.access.dip import DipService
 from oais.adapters.bagit.codec import BagItCodec
 from oais.adapters.catalog.audit import SqlAuditLedger
 from oais.adapters.catalog.engine import make_engine
 from oais.adapters.catalog.formats import SqlFormatCatalog
 from oais.adapters.catalog.migrations import upgrade
+from oais.adapters.catalog.search import SqlAipSearch
+from oais.adapters.catalog.tokens import SqlTokenStore
 from oais.adapters.catalog.uow import sql_unit_of_work_factory
 from oais.adapters.clock import SystemClock
 from oais.adapters.copier import ParallelCopier
+from oais.adapters.dip_sinks import Deleter, sink_for
 from oais.adapters.formats.fido_identifier import FidoIdentifier
 from oais.adapters.local_store import LocalScratch
 from oais.adapters.policy_files import (
+    load_access_policy,
     load_audit_policy,
     load_format_policy,
     load_ingest_policy,
@@ -37,8 +42,9 @@ from oais.adapters.storage.s3 import S3ObjectStore
 from oais.archival_storage.audit import AuditService
 from oais.archival_storage.service import ArchivalStorage
 from oais.config import LocalLocation, S3Location, Settings, credentials
+from oais.domain.errors import ConfigError
 from oais.domain.formats import FormatPolicy
-from oais.domain.ports import FormatConverter, ObjectStore, UnitOfWorkFactory
+from oais.domain.ports import DipSink, FormatConverter, ObjectStore, UnitOfWorkFactory
 from oais.domain.premis import Agent, AgentType
 from oais.ingest.bag_validation import BagValidator
 from oais.ingest.service import IngestService
@@ -219,6 +225,61 @@ def migration_service(services: Services) -> MigrationService:
     )
 
 
+def _dip_store(settings: Settings, bucket: str, prefix: str) -> tuple[ObjectStore, Deleter]:
+    """The object store of an S3 DIP destination, rooted at its prefix, and a deleter for it.
+
+    Raises:
+        ConfigError: no DIP target names the bucket, or it has no credentials.
+    """
+    found = [(n, t) for n, t in settings.dip_targets.items() if t.bucket == bucket]
+    if not found:
+        raise ConfigError(
+            f"s3://{bucket}/{prefix}: no DIP target is configured for bucket '{bucket}' "
+            f'(add [dip_targets.NAME] with kind = "s3", endpoint and bucket = "{bucket}" '
+            "to the configuration)"
+        )
+    name, target = found[0]
+    store = object_store(name, target.model_copy(update={"prefix": prefix}))
+    assert isinstance(store, S3ObjectStore)
+    return store, store.delete_objects
+
+
+def dip_sink(destination: str, settings: Settings) -> DipSink:
+    """Where a DIP goes: a folder, a ``.zip`` or ``.tar`` file, or ``s3://BUCKET/PREFIX``.
+
+    Raises:
+        ConfigError: an S3 destination whose bucket is not a configured DIP target.
+        StorageError: an S3 destination without a prefix.
+    """
+    return sink_for(destination, partial(_dip_store, settings))
+
+
+def dip_service(services: Services) -> DipService:
+    """The DIP service over the catalog and storage of ``services``.
+
+    Raises:
+        ConfigError: the access or ingest policy is invalid.
+    """
+    settings = services.settings
+    ingest = load_ingest_policy(settings.policies)
+    from oais.adapters.epntap import EpnTapTableWriter
+
+    return DipService(
+        catalog=services.catalog,
+        storage=services.storage,
+        scratch=services.scratch,
+        clock=SystemClock(),
+        software=software_agent(),
+        policy=load_access_policy(settings.policies),
+        formats=_format_policy(settings),
+        converter=format_converter,
+        table=EpnTapTableWriter(),
+        premis=services.premis,
+        bag_codec=BagItCodec(),
+        archive_name=ingest.archive_name,
+    )
+
+
 def build(settings: Settings) -> Services:
     """Build the services for ``settings``.
 
@@ -262,3 +323,28 @@ def build(settings: Settings) -> Services:
         scratch=scratch,
         copiers=(copier, validator_copier),
     )
+
+
+# --- HTTP API ----------------------------------------------------------------------------------
+
+
+def token_store(settings: Settings) -> SqlTokenStore:
+    """The API tokens and the HTTP access log in the catalog (migrated to the current schema).
+
+    Raises:
+        CatalogError: the catalog cannot be opened or migrated.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    return SqlTokenStore(make_engine(settings.database_url), SystemClock())
+
+
+def catalog_search(settings: Settings) -> SqlAipSearch:
+    """Catalog search (by title, producer, ingest date, format, identifier) on the catalog.
+
+    Raises:
+        CatalogError: the catalog cannot be opened or migrated.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    return SqlAipSearch(make_engine(settings.database_url))

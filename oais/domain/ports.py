@@ -15,6 +15,7 @@ from typing import BinaryIO, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from oais.domain.access_control import AccessLogEntry, ApiToken, IssuedToken, Role
 from oais.domain.audit import (
     AuditMode,
     AuditPolicy,
@@ -42,6 +43,7 @@ from oais.domain.packages import (
     SipForm,
 )
 from oais.domain.premis import Agent, Event, LoggedEvent
+from oais.domain.search import AipSummary, SearchPage, SearchQuery
 from oais.domain.storage import (
     Copy,
     Hashed,
@@ -766,5 +768,160 @@ class FormatConverter(Protocol):
         Raises:
             ConversionFailed: the tool failed, timed out or wrote nothing, or a file could not be
                 read for the comparison; the message names the file and the reason.
+        """
+        ...
+
+
+class DipSink(Protocol):
+    """Where a DIP is written: a folder, a ``.zip`` or ``.tar`` file, or an S3 prefix.
+
+    Nothing appears at the destination until :meth:`commit` (a folder or file is renamed into place;
+    on S3, ``bagit.txt`` is written last and :meth:`abort` removes what was written).
+    """
+
+    @property
+    def destination(self) -> str:
+        """Where the DIP goes, as the user named it."""
+        ...
+
+    def check(self) -> None:
+        """Make sure the destination can be written, before any work is done.
+
+        Raises:
+            ConflictError: the destination already exists.
+            StorageError: it cannot be written (naming it and why).
+        """
+        ...
+
+    def add(
+        self, path: str, source: Path, algorithms: Sequence[DigestAlgorithm]
+    ) -> dict[DigestAlgorithm, str]:
+        """Copy a local file into the DIP at ``path`` (relative to the bag's root), streaming.
+
+        Returns:
+            The digests in ``algorithms`` of the bytes written (computed on the way, one read).
+
+        Raises:
+            StorageError: the destination could not be written.
+        """
+        ...
+
+    def add_bytes(
+        self, path: str, data: bytes, algorithms: Sequence[DigestAlgorithm]
+    ) -> dict[DigestAlgorithm, str]:
+        """Write a small file (a tag file, metadata) into the DIP; returns its digests in ``algorithms``."""
+        ...
+
+    def commit(self) -> None:
+        """Make the DIP visible at its destination, whole.
+
+        Raises:
+            ConflictError: the destination appeared meanwhile (nothing is replaced).
+            StorageError: it could not be published.
+        """
+        ...
+
+    def abort(self) -> None:
+        """Remove everything written so far; the destination is as it was."""
+        ...
+
+
+class GranuleTableWriter(Protocol):
+    """Reads what the EPN-TAP granule table needs from files and writes the table."""
+
+    def header(self, path: Path, puid: str | None) -> dict[str, str | int | float | bool]:
+        """The header keywords of a FITS file that the table uses (empty for other formats).
+
+        Raises:
+            ToolError: a FITS file whose header cannot be read (naming it).
+        """
+        ...
+
+    def write(self, rows: Sequence[Mapping[str, object]], csv: Path, votable: Path) -> None:
+        """Write the rows (EPN-TAP 2.0 columns, see :mod:`oais.domain.epntap`) as CSV and VOTable."""
+        ...
+
+
+# --- HTTP API: tokens, access log, catalog search ----------------------------------------------
+
+
+class TokenStore(Protocol):
+    """The API tokens (see :mod:`oais.domain.access_control`): only their sha256 is kept."""
+
+    def add(self, name: str, role: Role, producer: str | None = None) -> IssuedToken:
+        """Make a new random token.
+
+        Args:
+            name: who holds it (a person or a portal); unique, also among revoked tokens.
+            role: what it may do.
+            producer: the producer name a producer token is bound to (producer tokens only).
+
+        Returns:
+            The record and the token itself, which is shown this once and never stored.
+
+        Raises:
+            ConfigError: the name, role and producer do not make a valid token.
+            ConflictError: a token (revoked or not) already has this name.
+            CatalogError: the database failed.
+        """
+        ...
+
+    def authenticate(self, secret: str) -> ApiToken | None:
+        """The unrevoked token ``secret`` is, or None (unknown, malformed or revoked).
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def list(self) -> builtins.list[ApiToken]:
+        """Every token, revoked ones included, oldest first.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def revoke(self, name: str) -> ApiToken:
+        """Revoke the token ``name`` (at once: its next request is refused).
+
+        Returns:
+            The token as revoked (revoking a revoked token keeps its first revocation time).
+
+        Raises:
+            NotFound: no token has this name.
+            CatalogError: the database failed.
+        """
+        ...
+
+
+class AccessLog(Protocol):
+    """Where every HTTP request is recorded (who, what, status), refused ones included."""
+
+    def record(self, entry: AccessLogEntry) -> None:
+        """Append one request.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+
+class AipSearch(Protocol):
+    """The catalog searched by title, producer, ingest date, format and identifier."""
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        """One page of the AIPs matching every criterion of ``query``, oldest first.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def summary(self, aip_id: str) -> AipSummary | None:
+        """One AIP as search results show it (a cheap read: no files), or None.
+
+        Raises:
+            CatalogError: the database failed.
         """
         ...

@@ -17,12 +17,14 @@ code meaning
 7    configuration or policy is invalid
 8    an external tool failed
 9    an audit found a file with no good copy left at any location (the archive may lose it)
+10   access denied: the AIP is under embargo or restricted and no authorised override was given
 70   an unexpected internal error (a bug: please report it with the traceback)
 ==== ===========================================================================
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -44,10 +46,13 @@ from rich.progress import (
 )
 
 from oais.archival_storage.rebuild import rebuild_catalog
-from oais.bootstrap import Services, bag_validator, build
+from oais.bootstrap import Services, bag_validator, build, dip_service, dip_sink
 from oais.config import load_settings
+from oais.domain.access_control import Role
 from oais.domain.audit import FindingKind
+from oais.domain.dip import DipPurpose, DipRequest, Override, Portal
 from oais.domain.errors import (
+    AccessDenied,
     AipNotFound,
     CatalogError,
     ConfigError,
@@ -70,6 +75,7 @@ EXIT_CATALOG = 6
 EXIT_CONFIG = 7
 EXIT_TOOL = 8
 EXIT_UNRECOVERABLE = 9
+EXIT_ACCESS_DENIED = 10
 EXIT_INTERNAL = 70
 
 _EXIT_CODES: list[tuple[type[OaisError], int]] = [
@@ -80,6 +86,7 @@ _EXIT_CODES: list[tuple[type[OaisError], int]] = [
     (CatalogError, EXIT_CATALOG),
     (ConfigError, EXIT_CONFIG),
     (ToolError, EXIT_TOOL),
+    (AccessDenied, EXIT_ACCESS_DENIED),
 ]
 
 app = typer.Typer(
@@ -103,6 +110,8 @@ plan_app = typer.Typer(help="Preservation planning (see policies/formats.toml)."
 app.add_typer(plan_app, name="plan")
 migrate_app = typer.Typer(help="Format migration by reviewed plans.", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
+token_app = typer.Typer(help="API tokens of the HTTP API (oais serve).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -209,7 +218,17 @@ def _services() -> Iterator[Services]:
 def ingest(
     path: Annotated[Path, typer.Argument(help="The SIP: a directory, .zip, .tar(.gz), or a BagIt bag.")],
     producer: Annotated[str, typer.Option(help="Who submitted the SIP, e.g. 'IAS / OMEGA team'.")],
-    title: Annotated[str, typer.Option(help="The AIP's title.")],
+    title: Annotated[
+        str | None, typer.Option(help="The AIP's title (optional when the --metadata file has one).")
+    ] = None,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(
+            "--metadata",
+            help="Descriptive metadata (title, creators, licence, access status, rights...): a JSON file, "
+            "see schemas/descriptive-metadata.schema.json.",
+        ),
+    ] = None,
     aip_id: Annotated[
         str | None,
         typer.Option("--id", help="AIP id to use (default: derived from the content's digests)."),
@@ -219,7 +238,9 @@ def ingest(
     """Ingest a SIP: check it, store it as a BagIt 1.0 AIP with PREMIS 3 metadata, catalogue it."""
     with _handled(as_json):
         with _services() as services, _progress(not as_json and err.is_terminal) as bar:
-            result = services.ingest.ingest(path, producer=producer, title=title, aip_id=aip_id, progress=bar)
+            result = services.ingest.ingest(
+                path, producer=producer, title=title, aip_id=aip_id, metadata_file=metadata, progress=bar
+            )
         if as_json:
             _emit_json(
                 {
@@ -248,7 +269,7 @@ def show(
     version: Annotated[int | None, typer.Option(help="Version (default: the latest).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show what was stored: files, formats, digests, events and agents."""
+    """Show what was stored: access status, licence, files, formats, digests, events and agents."""
     with _handled(as_json):
         with _services() as services, services.catalog() as uow:
             record = uow.aips.get(aip_id, version)
@@ -257,14 +278,32 @@ def show(
                 f"no AIP {aip_id}" + (f" version {version}" if version else "") + " in the catalog"
             )
         if as_json:
-            _emit_json(record.model_dump(mode="json"))
+            # The AIP's metadata is in "aip"; "access" says it at once, also for an AIP without any.
+            access = record.aip.descriptive.access
+            _emit_json({**record.model_dump(mode="json"), "access": access.model_dump(mode="json")})
             return
         a, v = record.aip, record.version
+        described = a.descriptive
+        access = described.access
         print_ = out.print
         print_(f"AIP {a.aip_id} version {v.version}", markup=False)
         print_(f"  title:     {a.title}", markup=False)
         print_(f"  producer:  {a.producer}", markup=False)
         print_(f"  created:   {v.created.isoformat()}", markup=False)
+        until = f" until {access.embargo_until.isoformat()}" if access.embargo_until else ""
+        why = f" ({access.note})" if access.note else ""
+        print_(f"  access:    {access.status.value}{until}{why}", markup=False)
+        if described.licence is not None:
+            licence = described.licence
+            name = f" ({licence.name})" if licence.name else ""
+            uri = f" {licence.uri}" if licence.uri else ""
+            print_(f"  licence:   {licence.identifier}{name}{uri}", markup=False)
+        for statement in described.rights_statements:
+            print_(f"  rights:    {statement}", markup=False)
+        if described.creators:
+            print_(f"  creators:  {'; '.join(c.name for c in described.creators)}", markup=False)
+        if described.doi:
+            print_(f"  DOI:       {described.doi}", markup=False)
         print_(f"  stored at: {v.location}/ in every location", markup=False)
         print_(f"  files:     {v.files} ({v.bytes} bytes)", markup=False)
         print_("\nCopies (location, objects, bytes, stored, last verified):", markup=False)
@@ -367,6 +406,79 @@ def export(
             f"to {result.path} ({result.files} files, {result.bytes} bytes, every file verified)",
             markup=False,
         )
+
+
+@app.command()
+def dip(
+    aip_id: Annotated[str, typer.Argument(help="The AIP to disseminate.")],
+    out_: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            help="Where the DIP goes: a new folder, a .zip, .tar or .tar.gz file, or s3://BUCKET/PREFIX.",
+        ),
+    ],
+    version: Annotated[int | None, typer.Option(help="Version (default: the latest).")] = None,
+    files: Annotated[
+        str | None,
+        typer.Option(help="Only the files whose path matches this glob ('cubes/*.fits', '**/*.png')."),
+    ] = None,
+    purpose: Annotated[
+        DipPurpose,
+        typer.Option(help="original: the files as sent; access: derivatives made by the access rules."),
+    ] = DipPurpose.ACCESS,
+    portal: Annotated[
+        Portal | None, typer.Option(help="Also write a portal table: epntap (EPN-TAP 2.0, CSV and VOTable).")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="The URL the portal serves the DIP's folder from (EPN-TAP access_url)."),
+    ] = None,
+    override_reason: Annotated[
+        str | None,
+        typer.Option(help="Disseminate an embargoed or restricted AIP, for this reason (recorded)."),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(help="Who asks (and authorises an override); default: the user running oais."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a DIP of one AIP version: a BagIt bag with the files, Dublin Core, DataCite, PREMIS
+    provenance and a README, recorded as a PREMIS dissemination event."""
+    with _handled(as_json):
+        who = by or getpass.getuser()
+        request = DipRequest(
+            aip_id=aip_id,
+            version=version,
+            files=files,
+            purpose=purpose,
+            portal=portal,
+            requester=who,
+            override=Override(by=who, reason=override_reason) if override_reason else None,
+        )
+        with _services() as services:
+            sink = dip_sink(out_, services.settings)
+            result = dip_service(services).generate(request, sink, base_url=base_url)
+        if as_json:
+            _emit_json(result.model_dump(mode="json"))
+            return
+        derived = sum(1 for f in result.files if f.derivative_of is not None)
+        out.print(
+            f"DIP {result.dip_id}: AIP {result.aip_id} version {result.version} ({result.purpose.value}) "
+            f"to {result.destination}: {len(result.files)} files, {result.bytes} bytes"
+            + (f", {derived} access derivatives made" if derived else "")
+            + (f", {result.portal.value} table" if result.portal else ""),
+            markup=False,
+        )
+        if result.override is not None:
+            out.print(
+                f"  access restriction overridden by {result.override.by}: {result.override.reason}",
+                markup=False,
+            )
+        for note in result.notes:
+            out.print(f"  note: {note}", markup=False)
+        out.print(f"  recorded as PREMIS dissemination event {result.event}", markup=False)
 
 
 @storage_app.command("status")
@@ -882,6 +994,139 @@ def daemon(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with _handled(False):
         integrity_daemon.run(load_settings(), executor, workers, name)
+
+
+@token_app.command("add")
+def token_add(
+    name: Annotated[str, typer.Argument(help="Who holds the token: a person or a portal (unique).")],
+    role: Annotated[
+        Role,
+        typer.Option(help="producer (submits and sees its own AIPs), auditor (reads everything) or admin."),
+    ],
+    producer: Annotated[
+        str | None,
+        typer.Option(help="The producer name a producer token submits and reads under (producer only)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a new API token and print it, this once: the catalog keeps only its sha256."""
+    from oais.bootstrap import token_store
+    from oais.domain.access_control import token_problem
+
+    problem = token_problem(name, role, producer.strip() if producer is not None else None)
+    if problem:
+        raise typer.BadParameter(problem)
+    with _handled(as_json):
+        store = token_store(load_settings())
+        try:
+            issued = store.add(name, role, producer)
+        finally:
+            store.dispose()
+        if as_json:
+            _emit_json({**issued.token.model_dump(mode="json"), "token": issued.secret})
+            return
+        bound = f", producer '{issued.token.producer}'" if issued.token.producer else ""
+        out.print(f"TOKEN for '{name}' ({role.value}{bound}):", markup=False)
+        out.print(issued.secret, markup=False)
+        err.print(
+            "  shown this once: store it now (the catalog keeps only its sha256); send it as "
+            "'Authorization: Bearer <token>'",
+            markup=False,
+        )
+
+
+@token_app.command("list")
+def token_list(as_json: JsonOption = False) -> None:
+    """Every API token (never the tokens themselves): name, role, producer, created, revoked."""
+    from oais.bootstrap import token_store
+
+    with _handled(as_json):
+        store = token_store(load_settings())
+        try:
+            found = store.list()
+        finally:
+            store.dispose()
+        if as_json:
+            _emit_json({"tokens": [t.model_dump(mode="json") for t in found]})
+            return
+        for t in found:
+            state = f"REVOKED {t.revoked:%Y-%m-%d %H:%M}" if t.revoked else "valid"
+            bound = f" producer '{t.producer}'" if t.producer else ""
+            out.print(
+                f"{t.name}: {t.role.value}{bound}; created {t.created:%Y-%m-%d %H:%M}; {state}", markup=False
+            )
+        if not found:
+            out.print("no API tokens (oais token add NAME --role ROLE makes one)", markup=False)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    name: Annotated[str, typer.Argument(help="The token's name (see oais token list).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke an API token: its next request is refused (the name stays taken). Exit code 3 if no
+    token has this name."""
+    from oais.bootstrap import token_store
+
+    with _handled(as_json):
+        store = token_store(load_settings())
+        try:
+            token = store.revoke(name)
+        finally:
+            store.dispose()
+        if as_json:
+            _emit_json(token.model_dump(mode="json"))
+            return
+        assert token.revoked is not None
+        out.print(
+            f"REVOKED: token '{token.name}' ({token.role.value}) since {token.revoked.isoformat()}",
+            markup=False,
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="The address to listen on (behind a TLS reverse proxy).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="The port to listen on.")] = 8080,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            help="The proxies whose X-Forwarded-For/-Proto headers are trusted (comma-separated; "
+            "'*' trusts every client)."
+        ),
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, documentation at /docs) until SIGTERM or SIGINT.
+
+    Every request needs a token of `oais token add`; see docs/http-api.md.
+    """
+    import logging
+
+    import uvicorn
+
+    from oais.entrypoints.http import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with _handled(False):
+        services = build(load_settings())
+        try:
+            # The application closes the services when the server stops: uvicorn then re-raises
+            # the SIGTERM or SIGINT it stopped on, and nothing after it here would run.
+            api = create_app(services, close_services=True)
+        except BaseException:
+            services.close()
+            raise
+        uvicorn.run(
+            api,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
+            access_log=False,  # oais.http logs every request with the token's name
+            log_config=None,  # the logging configured above
+        )
 
 
 def main() -> None:

@@ -20,11 +20,12 @@ from oais.adapters.catalog.engine import make_engine
 from oais.adapters.catalog.migrations import HEAD, alembic_config, current_revision, head_revision, upgrade
 from oais.adapters.catalog.repository import SqlAipRepository
 from oais.adapters.catalog.rows import Base
+from oais.adapters.catalog.tokens import ApiTokenRow
 from oais.adapters.catalog.uow import sql_unit_of_work_factory
 from oais.domain.errors import CatalogError
 from oais.domain.packages import AipRecord
 from oais.domain.storage import Copy
-from tests.integration.test_catalog_contract import T0, make_record, reset_postgres
+from tests.integration.test_catalog_contract import DESCRIBED, T0, make_record, reset_postgres
 
 TABLES = {
     "aips",
@@ -42,6 +43,8 @@ TABLES = {
     "rejections",
     "copies",
     "event_log_segments",
+    "api_tokens",
+    "api_access_log",
     "alembic_version",
 }
 
@@ -70,6 +73,8 @@ def test_upgrade_brings_an_empty_database_to_head_and_is_idempotent(empty_databa
 
 
 def test_the_migrated_schema_matches_the_rows(empty_database: str) -> None:
+    # The API tables' rows live in their own module, on the same declarative base.
+    assert ApiTokenRow.__table__.metadata is Base.metadata
     upgrade(empty_database)
     engine = make_engine(empty_database)
     try:
@@ -166,17 +171,24 @@ def migrate(url: str, revision: str, *, down: bool = False) -> None:
         engine.dispose()
 
 
+#: The columns of ``aips`` that revision 0005 adds.
+AIP_COLUMNS_0005 = {"metadata", "access_status", "embargo_until", "licence"}
+
+
 def add_at_revision_0001(url: str, *records: AipRecord) -> None:
     """Write versions as the previous release did: the same rows, with the store's path as location."""
-    # Revision 0001 has no files.stored_version (added by 0003) nor files.derived_from (0004).
-    add_without(url, {"stored_version", "derived_from"}, *records)
+    # Revision 0001 has no files.stored_version (added by 0003) nor files.derived_from (0004), nor
+    # the descriptive metadata of the AIPs (0005).
+    add_without(url, {"stored_version", "derived_from", *AIP_COLUMNS_0005}, *records)
 
 
 def add_without(url: str, later: set[str], *records: AipRecord) -> None:
-    """Write versions with the file columns ``later`` left out (a revision before they were added)."""
+    """Write versions with the file and AIP columns ``later`` left out (a revision before they were
+    added)."""
     engine = make_engine(url)
-    original = repository_module._file_row
-    repository_module._file_row = lambda v, f: {k: x for k, x in original(v, f).items() if k not in later}
+    file_row, aip_row = repository_module._file_row, repository_module._aip_row
+    repository_module._file_row = lambda v, f: {k: x for k, x in file_row(v, f).items() if k not in later}
+    repository_module._aip_row = lambda a: {k: x for k, x in aip_row(a).items() if k not in later}
     try:
         with Session(engine) as session:
             repository = SqlAipRepository(session)
@@ -184,7 +196,7 @@ def add_without(url: str, later: set[str], *records: AipRecord) -> None:
                 repository.add(record)  # no copies: nothing touches the tables 0002 adds
             session.commit()
     finally:
-        repository_module._file_row = original
+        repository_module._file_row, repository_module._aip_row = file_row, aip_row
         engine.dispose()
 
 
@@ -274,6 +286,8 @@ def test_downgrade_to_0001_drops_the_new_tables_and_keeps_the_prefixes(empty_dat
             "audit_slices",
             "audit_findings",
             "audit_sweeps",
+            "api_tokens",
+            "api_access_log",
         }
         columns = {c["name"] for c in inspect(engine).get_columns("files")}
         assert "stored_version" not in columns and "derived_from" not in columns
@@ -301,7 +315,7 @@ def test_a_catalog_of_revision_0003_gets_derived_from_empty_and_its_partial_inde
 ) -> None:
     migrate(empty_database, "0003")
     record = make_record("aip-1")
-    add_without(empty_database, {"derived_from"}, record)
+    add_without(empty_database, {"derived_from", *AIP_COLUMNS_0005}, record)
 
     upgrade(empty_database)
 
@@ -346,3 +360,51 @@ def test_a_catalog_of_revision_0003_gets_derived_from_empty_and_its_partial_inde
     finally:
         engine.dispose()
     assert current_revision(empty_database) == "0003"
+
+
+def test_a_catalog_of_revision_0004_gets_open_aips_without_metadata_and_back(empty_database: str) -> None:
+    migrate(empty_database, "0004")
+    before = make_record("aip-1")
+    add_without(empty_database, AIP_COLUMNS_0005, before)
+
+    migrate(empty_database, "0005")
+
+    engine = make_engine(empty_database)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT access_status, embargo_until, licence, metadata FROM aips")
+            ).one()
+        # Every AIP stored before 0005 was ingested without metadata: open, nothing else known.
+        assert tuple(row) == ("open", None, None, None)
+        index = {i["name"]: i for i in inspect(engine).get_indexes("aips")}["ix_aips_access_status"]
+        assert index["column_names"] == ["access_status"]
+    finally:
+        engine.dispose()
+    upgrade(empty_database)
+    described = make_record("aip-2", created=T0.replace(year=2025), metadata=DESCRIBED)
+    catalog = sql_unit_of_work_factory(empty_database)
+    try:
+        with catalog() as uow:
+            uow.aips.add(described)
+            uow.commit()
+        with catalog() as uow:
+            assert uow.aips.get("aip-1") == before
+            assert uow.aips.get("aip-2") == described
+    finally:
+        catalog.dispose()
+
+    migrate(empty_database, "0004", down=True)
+
+    assert current_revision(empty_database) == "0004"
+    engine = make_engine(empty_database)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("aips")}
+        assert columns == {"id", "title", "producer", "created"}
+        assert "ix_aips_access_status" not in {i["name"] for i in inspect(engine).get_indexes("aips")}
+        with engine.connect() as connection:
+            # The AIPs themselves are kept; their metadata stays in their bags (a rebuild reads it).
+            ids = connection.execute(text("SELECT id FROM aips ORDER BY id")).scalars()
+            assert list(ids) == ["aip-1", "aip-2"]
+    finally:
+        engine.dispose()
