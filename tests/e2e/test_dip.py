@@ -135,6 +135,10 @@ def test_dips_of_the_sample_for_people_and_for_portals(oais: Oais, sample_sip: P
             "--json",
         )
     )
+    assert made["notes"] == [
+        "EPN-TAP: not data products, not in the table: README.txt, documents/OMEGA_EAICD.pdf, "
+        "documents/étalonnage spectral – notes.txt"
+    ]
     with tarfile.open(tarred) as t:
         t.extractall(tmp_path / "untarred", filter="data")
     bag = bagit.Bag(str(tmp_path / "untarred" / "portal"))
