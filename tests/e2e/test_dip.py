@@ -314,7 +314,7 @@ def test_access_dips_of_a_migrated_aip_carry_the_preservation_copies(oais: Oais,
 
 @pytest.mark.s3
 def test_dips_on_ceph_rgw_read_from_the_locations_and_write_to_a_portal_bucket(
-    s3: S3Service, tmp_path: Path
+    s3: S3Service, tmp_path: Path, sample_sip: Path
 ) -> None:
     archive = s3_archive(s3, tmp_path)
     oais = archive.oais
@@ -344,6 +344,20 @@ def test_dips_on_ceph_rgw_read_from_the_locations_and_write_to_a_portal_bucket(
     ) == (sorted(f["path"] for f in made["files"]))
     assert (local / "metadata" / "epntap.csv").exists()
 
+    # Each purpose, and the sample SIP too, read from the locations on RGW.
+    original = _ok(oais("dip", aip, "--purpose", "original", "--out", tmp_path / "original.zip", "--json"))
+    assert "logo.gif" in {f["path"] for f in original["files"]}
+    assert "logo.png" not in {f["path"] for f in original["files"]}
+    with zipfile.ZipFile(tmp_path / "original.zip") as z:
+        z.extractall(tmp_path / "original")
+    bagit.Bag(str(tmp_path / "original" / "original")).validate()
+    sample = _ingest_sample(oais, sample_sip)
+    folder = tmp_path / "sample-original"
+    _ok(oais("dip", sample, "--purpose", "original", "--out", folder))
+    bagit.Bag(str(folder)).validate()
+    assert _bag_files(folder) == _sip_files(SAMPLE_SIP)
+    _check_dip_metadata(folder, sample, 1)
+
     again = oais("dip", aip, "--out", dest)
     assert again.code == 4 and "already holds objects" in again.stderr
     unconfigured = oais("dip", aip, "--out", "s3://no-such-target/x")
@@ -351,4 +365,4 @@ def test_dips_on_ceph_rgw_read_from_the_locations_and_write_to_a_portal_bucket(
         unconfigured.code == 7
         and "no DIP target is configured for bucket 'no-such-target'" in unconfigured.stderr
     )
-    assert len(_disseminations(oais, aip)) == 1
+    assert len(_disseminations(oais, aip)) == 2
