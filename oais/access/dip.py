@@ -256,19 +256,24 @@ class DipService:
         all_digests: dict[str, dict[DigestAlgorithm, str]] = {}
         for n, item in enumerate(items):
             f = item.entry
-            source = work / f"{n}" / "source" / posixpath.basename(f.path)
-            source.parent.mkdir(parents=True)
+            name = f"data/{item.path}"
+            # A file going into the DIP as it is stored is fetched straight to its place where the
+            # sink has one (a folder): no scratch copy.
+            placed = sink.place(name) if item.rule is None else None
+            source = placed or work / f"{n}" / "source" / posixpath.basename(f.path)
+            source.parent.mkdir(parents=True, exist_ok=True)
             self._storage.fetch_files(record, [(f, source)])
+            if headers is not None:
+                headers[item.path] = self._table.header(source, f.format.puid)
             local, puid, mime, tool = source, f.format.puid, f.format.mime_type, None
             if item.rule is not None:
                 local, puid, mime = self._derive(item, source, work / f"{n}" / "output", converter)
                 tool = item.rule.tool
-            digests = sink.add(f"data/{item.path}", local, algorithms)
             size = local.stat().st_size
+            digests = sink.adopt(name, algorithms) if placed else sink.add(name, local, algorithms)
             if tool is None and digests[SHA256] != f.digests[SHA256]:
                 raise StorageError(
-                    f"{sink.destination}: data/{item.path}: the bytes written differ "
-                    "from the digest of record"
+                    f"{sink.destination}: {name}: the bytes written differ from the digest of record"
                 )
             all_digests[item.path] = digests
             out.append(
@@ -282,9 +287,8 @@ class DipService:
                     derivative_of=tool,
                 )
             )
-            if headers is not None:
-                headers[item.path] = self._table.header(source, f.format.puid)
-            source.unlink()
+            if not placed:
+                source.unlink()
             if local != source:
                 local.unlink()
         return out, all_digests

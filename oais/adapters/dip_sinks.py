@@ -172,6 +172,18 @@ class DirectorySink:
                 os.fsync(out.fileno())
         return digest_bytes(data, algorithms)
 
+    def place(self, path: str) -> Path | None:
+        with _writing(self._file.dest, path):
+            return self._target(path)
+
+    def adopt(self, path: str, algorithms: Sequence[DigestAlgorithm]) -> dict[DigestAlgorithm, str]:
+        with _writing(self._file.dest, path), open(self._file.partial / _check_path(path), "rb") as f:
+            hasher = MultiHasher(algorithms)
+            while chunk := f.read(CHUNK):
+                hasher.update(chunk)
+            os.fsync(f.fileno())
+            return hasher.hexdigests()
+
     def commit(self) -> None:
         self._file.publish()
 
@@ -213,6 +225,12 @@ class _ArchiveFileSink:
 
     def _name(self, path: str) -> str:
         return f"{self._root}/{_check_path(path)}"
+
+    def place(self, path: str) -> Path | None:
+        return None
+
+    def adopt(self, path: str, algorithms: Sequence[DigestAlgorithm]) -> dict[DigestAlgorithm, str]:
+        raise StorageError(f"{self._file.dest}: {path}: an archive file takes copies only")
 
     def commit(self) -> None:
         assert self._archive is not None, "check() opens the archive"
@@ -355,6 +373,12 @@ class ObjectStoreSink:
             sha = digest_bytes(data, [DigestAlgorithm.SHA256])[DigestAlgorithm.SHA256]
             self._write(WriteItem(key=_check_path(path), size=len(data), sha256=sha, data=data))
         return digest_bytes(data, algorithms)
+
+    def place(self, path: str) -> Path | None:
+        return None
+
+    def adopt(self, path: str, algorithms: Sequence[DigestAlgorithm]) -> dict[DigestAlgorithm, str]:
+        raise StorageError(f"{self._destination}: {path}: an object store takes copies only")
 
     def commit(self) -> None:
         if self._bagit is None:

@@ -812,6 +812,24 @@ class DipSink(Protocol):
         """Write a small file (a tag file, metadata) into the DIP; returns its digests in ``algorithms``."""
         ...
 
+    def place(self, path: str) -> Path | None:
+        """A local file the caller may write the DIP's file at ``path`` to directly (its folder
+        exists), then :meth:`adopt` it; None when the sink must be given a copy (:meth:`add`).
+
+        Raises:
+            StorageError: ``path`` is not a path inside a bag.
+        """
+        ...
+
+    def adopt(self, path: str, algorithms: Sequence[DigestAlgorithm]) -> dict[DigestAlgorithm, str]:
+        """Take the file the caller wrote at :meth:`place` into the DIP; returns its digests in
+        ``algorithms`` (one read).
+
+        Raises:
+            StorageError: the file cannot be read or synced.
+        """
+        ...
+
     def commit(self) -> None:
         """Make the DIP visible at its destination, whole.
 

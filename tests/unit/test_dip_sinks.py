@@ -213,3 +213,27 @@ def test_globs_select_files_by_their_paths(glob: str, yes: list[str], no: list[s
     for p in no:
         assert not glob_pattern(glob).match(p), (glob, p)
     assert matches(None, "anything")
+
+
+def test_a_folder_lets_the_caller_write_in_place_and_the_others_take_copies(
+    made: tuple[str, Path, Callable[[], object]], request: pytest.FixtureRequest
+) -> None:
+    kind, dest, new = made
+    sink = new()
+    assert isinstance(sink, DirectorySink | ZipSink | TarSink | ObjectStoreSink)
+    sink.check()
+    place = sink.place("data/cubes/big.fits")
+    if kind != "dir":
+        assert place is None
+        with pytest.raises(StorageError, match="takes copies only"):
+            sink.adopt("data/cubes/big.fits", ALGS)
+        sink.abort()
+        return
+    assert place is not None and place.parent.is_dir()
+    place.write_bytes(BIG)
+    assert not dest.exists(), "nothing is visible before commit"
+    assert sink.adopt("data/cubes/big.fits", ALGS)[DigestAlgorithm.SHA512] == hashlib.sha512(BIG).hexdigest()
+    with pytest.raises(StorageError, match="not a path inside a bag"):
+        sink.place("../escape")
+    sink.commit()
+    assert (dest / "data" / "cubes" / "big.fits").read_bytes() == BIG
