@@ -406,7 +406,7 @@ class DipService:
                 self._policy.epntap.publisher,
             )
             self._table.write(table.rows, meta_dir / "epntap.csv", meta_dir / "epntap.xml")
-            notes = [f"EPN-TAP: {w}" for w in _grouped(table.warnings, {f.path for f in files})]
+            notes = [f"EPN-TAP: {w}" for w in table.summary]
             if table.left_out:
                 notes.append(f"EPN-TAP: not data products, not in the table: {', '.join(table.left_out)}")
             return notes
@@ -447,27 +447,6 @@ class DipService:
             ("Bagging-Date", now.date().isoformat()),
             ("Bag-Software-Agent", f"{self._software.name} {self._software.version or ''}".strip()),
         ]
-
-
-def _grouped(warnings: Sequence[str], paths: set[str]) -> list[str]:
-    """The same warning about many files, said once with the files it concerns."""
-    by_message: dict[str, list[str]] = {}
-    for w in warnings:
-        path, sep, message = w.partition(": ")
-        if sep and path in paths:
-            by_message.setdefault(message, []).append(path)
-        else:
-            by_message.setdefault(w, [])
-    out = []
-    for message, where in by_message.items():
-        if not where:
-            out.append(message)
-        elif len(where) == 1:
-            out.append(f"{where[0]}: {message}")
-        else:
-            shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
-            out.append(f"{message}: {len(where)} files ({shown})")
-    return out
 
 
 def _released(record: AipRecord) -> date:

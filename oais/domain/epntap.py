@@ -302,6 +302,8 @@ class GranuleTable(BaseModel):
     left_out: tuple[str, ...] = ()
     #: What is missing or was refused, each naming the file (or the descriptive metadata).
     warnings: tuple[str, ...] = ()
+    #: The same warnings for people: one line per problem, with the files it concerns.
+    summary: tuple[str, ...] = ()
 
 
 def granule_rows(
@@ -390,9 +392,11 @@ def granule_table(
         )
         for column in COLUMNS:
             if column.required and row[column.name] is None:
-                notes.add(f"{granule.file.path}: {column.name} is unknown (EPN-TAP 2.0 requires a value)")
+                notes.add(granule.file.path, f"{column.name} is unknown (EPN-TAP 2.0 requires a value)")
         rows.append(row)
-    return GranuleTable(rows=tuple(rows), left_out=tuple(left_out), warnings=notes.items())
+    return GranuleTable(
+        rows=tuple(rows), left_out=tuple(left_out), warnings=notes.items(), summary=notes.summary()
+    )
 
 
 def julian_day(moment: datetime) -> float:
@@ -491,16 +495,31 @@ class _Kind(StrEnum):
 
 
 class _Notes:
-    """Warnings in the order found, each once."""
+    """Warnings in the order found, each once, each about a subject (a file, or the descriptive
+    metadata)."""
 
     def __init__(self) -> None:
-        self._items: dict[str, None] = {}
+        self._items: dict[tuple[str, str], None] = {}
 
-    def add(self, text: str) -> None:
-        self._items.setdefault(text, None)
+    def add(self, subject: str, message: str) -> None:
+        self._items.setdefault((subject, message), None)
 
     def items(self) -> tuple[str, ...]:
-        return tuple(self._items)
+        return tuple(f"{subject}: {message}" for subject, message in self._items)
+
+    def summary(self) -> tuple[str, ...]:
+        """The same warning about several subjects said once, naming them (the first three)."""
+        by_message: dict[str, list[str]] = {}
+        for subject, message in self._items:
+            by_message.setdefault(message, []).append(subject)
+        out = []
+        for message, subjects in by_message.items():
+            if len(subjects) == 1:
+                out.append(f"{subjects[0]}: {message}")
+            else:
+                more = f" and {len(subjects) - 3} more" if len(subjects) > 3 else ""
+                out.append(f"{message}: {len(subjects)} files ({', '.join(subjects[:3])}{more})")
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -533,7 +552,7 @@ def _metadata_facts(observation: Observation | None, notes: _Notes) -> _Facts:
         if _positive(low) and _positive(high):
             spectral = (low, high)
         else:
-            notes.add(f"descriptive metadata: spectral range {lo!r}..{hi!r} Hz is not positive; left empty")
+            notes.add("descriptive metadata", f"spectral range {lo!r}..{hi!r} Hz is not positive; left empty")
     level = observation.processing_level
     return _Facts(
         target_name=_clean(observation.target_name),
@@ -560,8 +579,9 @@ def _vocabulary(value: str | None, allowed: frozenset[str], column: str, notes: 
     bad = [t for t in terms if t not in allowed]
     if bad:
         notes.add(
-            f"descriptive metadata: {column} {value!r} is not in the EPN-TAP 2.0 vocabulary "
-            f"({', '.join(sorted(allowed))}); left empty"
+            "descriptive metadata",
+            f"{column} {value!r} is not in the EPN-TAP 2.0 vocabulary "
+            f"({', '.join(sorted(allowed))}); left empty",
         )
         return None
     return "#".join(terms)
@@ -768,8 +788,9 @@ def _header_time(header: Header, path: str, notes: _Notes) -> tuple[float, float
     scale = _header_text(header, "TIMESYS")
     if scale is not None and scale.upper() not in _UTC_SCALES:
         notes.add(
-            f"{path}: header times are in the time scale {scale!r}, not UTC; they are not converted "
-            "(the descriptive metadata's times are used, if any)"
+            path,
+            f"header times are in the time scale {scale!r}, not UTC; they are not converted "
+            "(the descriptive metadata's times are used, if any)",
         )
         return None
     try:
@@ -777,7 +798,7 @@ def _header_time(header: Header, path: str, notes: _Notes) -> tuple[float, float
         end = _header_instant(header, ("DATE-END",), ("MJD-END",), at_end=True)
     except ValueError as exc:
         notes.add(
-            f"{path}: header time not understood ({exc}); the descriptive metadata's times are used, if any"
+            path, f"header time not understood ({exc}); the descriptive metadata's times are used, if any"
         )
         return None
     # EPN-TAP: "If only one value is available, it must appear in both parameters."
@@ -789,8 +810,8 @@ def _header_time(header: Header, path: str, notes: _Notes) -> tuple[float, float
         return None
     if high < low:
         notes.add(
-            f"{path}: header end time is before its start time; "
-            "the descriptive metadata's times are used, if any"
+            path,
+            "header end time is before its start time; the descriptive metadata's times are used, if any",
         )
         return None
     return low, high
@@ -833,9 +854,9 @@ def _header_exposure(header: Header, path: str, notes: _Notes) -> float | None:
         value = _header_number(header, keyword)
         unit = _header_text(header, "TIMEUNIT")
         if value is None or value < 0:
-            notes.add(f"{path}: {keyword} = {header[keyword]!r} is not an exposure time; left empty")
+            notes.add(path, f"{keyword} = {header[keyword]!r} is not an exposure time; left empty")
         elif unit is not None and unit != "s":
-            notes.add(f"{path}: {keyword} is in {unit!r} (TIMEUNIT), not seconds; left empty")
+            notes.add(path, f"{keyword} is in {unit!r} (TIMEUNIT), not seconds; left empty")
         else:
             return value
         return None
@@ -912,8 +933,9 @@ def _header_spectral(header: Header, path: str, notes: _Notes) -> _Spectral | No
             return _linear_axis(header, i, naxis, kind, path, notes)
         if kind[:4] in {*_SPECTRAL_UNITS, "AWAV"}:
             notes.add(
-                f"{path}: spectral axis {i} ({ctype!r}) is not a linear FREQ, WAVE, WAVN or ENER axis; "
-                "spectral range left empty"
+                path,
+                f"spectral axis {i} ({ctype!r}) is not a linear FREQ, WAVE, WAVN or ENER axis; "
+                "spectral range left empty",
             )
             return None
     return None
@@ -921,7 +943,7 @@ def _header_spectral(header: Header, path: str, notes: _Notes) -> _Spectral | No
 
 def _linear_axis(header: Header, i: int, naxis: int, kind: str, path: str, notes: _Notes) -> _Spectral | None:
     def skip(problem: str) -> _Spectral | None:
-        notes.add(f"{path}: spectral axis {i} ({kind}) not read: {problem}; spectral range left empty")
+        notes.add(path, f"spectral axis {i} ({kind}) not read: {problem}; spectral range left empty")
         return None
 
     size = header.get(f"NAXIS{i}")

@@ -605,3 +605,13 @@ def test_an_exposure_that_is_not_seconds_is_left_empty() -> None:
     result = table(granule("a.fits", header={"EXPTIME": 2.0, "TIMEUNIT": "d"}))
     assert only(result)["time_exp_min"] is None
     assert any("TIMEUNIT" in w for w in result.warnings)
+
+
+def test_the_summary_says_a_warning_about_many_files_once_and_names_them() -> None:
+    granules = [g.model_copy(update={"access_url": None}) for g in (granule(f"c{n}.fits") for n in range(5))]
+    result = table(*granules)
+    message = "access_url is unknown (EPN-TAP 2.0 requires a value)"
+    assert result.warnings == tuple(f"c{n}.fits: {message}" for n in range(5))
+    assert result.summary == (f"{message}: 5 files (c0.fits, c1.fits, c2.fits and 2 more)",)
+    single = table(granules[0])
+    assert single.summary == single.warnings == (f"c0.fits: {message}",)
