@@ -85,8 +85,16 @@ def _check_dip_metadata(bag: Path, aip: str, version: int) -> None:
     assert aip in text and f"version {version}" in text
 
 
+def _logged_events(oais: Oais) -> int:
+    """How many events the local location's event log holds, its chain checked whole."""
+    verified = _ok(oais("events", "verify", "--json"))
+    assert verified["ok"], verified
+    return int(verified["locations"]["local"]["events"])
+
+
 def test_dips_of_the_sample_for_people_and_for_portals(oais: Oais, sample_sip: Path, tmp_path: Path) -> None:
     aip = _ingest_sample(oais, sample_sip)
+    logged = _logged_events(oais)
 
     # Original files, to a folder: a valid bag holding exactly the SIP's files, byte for byte.
     folder = tmp_path / "dip-original"
@@ -161,7 +169,7 @@ def test_dips_of_the_sample_for_people_and_for_portals(oais: Oais, sample_sip: P
     assert len(events) == 3
     assert all(e["outcome"] == "success" for e in events)
     assert any(str(zipped) in e["detail"] for e in events)
-    assert _ok(oais("events", "verify", "--json"))
+    assert _logged_events(oais) == logged + 3
 
 
 @pytest.mark.postgres
@@ -229,14 +237,15 @@ def test_bad_requests_are_refused_with_nothing_written(oais: Oais, sample_sip: P
 
     locked = out / "locked"
     locked.mkdir()
-    if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode == 0:
-        try:
-            denied = oais("dip", aip, "--out", locked / "dip.zip")
-            assert denied.code == 5, denied.stderr
-            assert f"{locked / 'dip.zip'}: cannot write: Operation not permitted" in denied.stderr
-            assert list(locked.iterdir()) == []
-        finally:
-            subprocess.run(["chattr", "-i", str(locked)], check=True)
+    # Permission bits do not stop root: an immutable folder does.
+    subprocess.run(["chattr", "+i", str(locked)], check=True)
+    try:
+        denied = oais("dip", aip, "--out", locked / "dip.zip")
+        assert denied.code == 5, denied.stderr
+        assert f"{locked / 'dip.zip'}: cannot write: Operation not permitted" in denied.stderr
+        assert list(locked.iterdir()) == []
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], check=True)
     (out / "file").write_text("x")
     not_dir = oais("dip", aip, "--out", out / "file" / "dip")
     assert not_dir.code == 5 and "is not a directory" in not_dir.stderr
