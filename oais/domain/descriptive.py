@@ -55,6 +55,22 @@ def _one_line(value: str) -> str:
     return value
 
 
+def label_problem(value: str) -> str | None:
+    """Why a one-line label given on its own (a title, a producer's name) cannot be recorded in
+    premis.xml and bag-info.txt, or None if it can; the same rule as the metadata's fields."""
+    try:
+        _one_line(_xml_text(value))
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def recordable(value: str) -> str:
+    """``value`` with every character XML 1.0 (and a PostgreSQL text column: NUL) cannot hold replaced
+    by U+FFFD, for recording what a refused request said."""
+    return _NOT_XML.sub("\ufffd", value)
+
+
 #: Any text: what XML 1.0 can hold.
 Text = Annotated[str, AfterValidator(_xml_text)]
 #: Text that says something (not empty, not only spaces).

@@ -35,7 +35,7 @@ from oais.archival_storage.bag_writing import write_version_bag
 from oais.archival_storage.layout import version_prefix
 from oais.archival_storage.service import ArchivalStorage
 from oais.domain.bag import BagStructure
-from oais.domain.descriptive import DescriptiveMetadata, metadata_from_json
+from oais.domain.descriptive import DescriptiveMetadata, label_problem, metadata_from_json, recordable
 from oais.domain.errors import SipRejected, StorageError, ToolError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.formats import FormatPolicy
@@ -243,6 +243,10 @@ class IngestService:
         problems = []
         if not producer:
             problems.append(issue("SIP-E008", "", "the producer must be named (--producer)"))
+        elif (why := label_problem(producer)) is not None:
+            problems.append(issue("SIP-E008", "", f"the producer {producer!r} {why}"))
+        if title and (why := label_problem(title)) is not None:
+            problems.append(issue("SIP-E008", "", f"the title {title!r} {why}"))
         if metadata is not None:
             if title and title != metadata.title:
                 problems.append(
@@ -742,8 +746,9 @@ class IngestService:
         rejection = Rejection(
             identifier=f"urn:uuid:{uuid.uuid4()}",
             sip_path=str(path),
-            producer=producer or "(not given)",
-            title=title or "(not given)",
+            # What cannot be recorded is shown in the issues, escaped (repr).
+            producer=recordable(producer) or "(not given)",
+            title=recordable(title) or "(not given)",
             date_time=self._clock.now(),
             issues=tuple(found),
         )

@@ -629,3 +629,24 @@ def test_a_dip_removed_from_the_spool_is_gone(archive: Archive) -> None:
     gone = archive.client.get(made["download_url"], headers=archive.auth("admin"))
     assert gone.status_code == 404
     assert gone.json()["detail"] == f"DIP {made['dip_id']} is no longer held"
+
+
+def test_a_title_xml_cannot_hold_is_refused_with_its_reason_not_a_server_error(archive: Archive) -> None:
+    before = archive.state()
+
+    refused = archive.client.post(
+        "/sips",
+        params={"title": "orbit\x02\x00 0042"},
+        content=archive.new_sip(),
+        headers={**ZIP, **archive.auth("producer")},
+    )
+
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["issues"]
+    assert problem["code"] == "SIP-E008"
+    assert "U+0002, which XML 1.0 (PREMIS) cannot hold" in problem["message"]
+    after = archive.state()
+    assert after["rejections"] == before["rejections"] + 1
+    assert {k: v for k, v in after.items() if k != "rejections"} == {
+        k: v for k, v in before.items() if k != "rejections"
+    }

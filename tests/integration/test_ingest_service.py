@@ -471,3 +471,29 @@ def test_a_recovered_version_keeps_its_descriptive_metadata(tmp_path: Path, sip:
         record = uow.aips.get(result.aip_id)
     # All of it, from the stored descriptive.json (premis.xml alone holds only the rights).
     assert record is not None and record.aip.metadata == EMBARGOED
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("title", "orbit\x020042", "contains the character U+0002, which XML 1.0 (PREMIS) cannot hold"),
+        ("title", "orbit\n0042", "must be one line (it is written to bag-info.txt)"),
+        ("producer", "IAS\x00", "contains the character U+0000, which XML 1.0 (PREMIS) cannot hold"),
+    ],
+)
+def test_a_title_or_producer_that_cannot_be_recorded_is_refused_with_every_reason(
+    tmp_path: Path, sip: Path, field: str, value: str, why: str
+) -> None:
+    request: dict[str, Any] = {"title": "OMEGA cubes", "producer": "IAS / OMEGA team", field: value}
+    catalog = InMemoryCatalog()
+    with pytest.raises(SipRejected) as caught:
+        _service(tmp_path, catalog.unit_of_work).ingest(sip, **request)
+    assert [(i.code, i.message) for i in caught.value.issues] == [
+        ("SIP-E008", f"the {field} {value!r} {why}")
+    ]
+    with catalog.unit_of_work() as uow:
+        assert uow.aips.list() == []
+        [rejection] = uow.aips.rejections()
+    # Recorded as far as it can be: what XML (or a PostgreSQL text) cannot hold becomes U+FFFD.
+    assert getattr(rejection, field) == value.replace("\x02", "\ufffd").replace("\x00", "\ufffd")
+    assert _published(tmp_path) == [] and _staging(tmp_path) == []
