@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from oais.adapters.catalog import repository as repository_module
+from oais.adapters.catalog.admin_rows import ActionRow
 from oais.adapters.catalog.engine import make_engine
 from oais.adapters.catalog.migrations import HEAD, alembic_config, current_revision, head_revision, upgrade
 from oais.adapters.catalog.repository import SqlAipRepository
@@ -45,6 +46,10 @@ TABLES = {
     "event_log_segments",
     "api_tokens",
     "api_access_log",
+    "action_log",
+    "policy_log",
+    "deaccession_requests",
+    "tombstones",
     "alembic_version",
 }
 
@@ -75,6 +80,7 @@ def test_upgrade_brings_an_empty_database_to_head_and_is_idempotent(empty_databa
 def test_the_migrated_schema_matches_the_rows(empty_database: str) -> None:
     # The API tables' rows live in their own module, on the same declarative base.
     assert ApiTokenRow.__table__.metadata is Base.metadata
+    assert ActionRow.__table__.metadata is Base.metadata
     upgrade(empty_database)
     engine = make_engine(empty_database)
     try:
@@ -288,6 +294,10 @@ def test_downgrade_to_0001_drops_the_new_tables_and_keeps_the_prefixes(empty_dat
             "audit_sweeps",
             "api_tokens",
             "api_access_log",
+            "action_log",
+            "policy_log",
+            "deaccession_requests",
+            "tombstones",
         }
         columns = {c["name"] for c in inspect(engine).get_columns("files")}
         assert "stored_version" not in columns and "derived_from" not in columns

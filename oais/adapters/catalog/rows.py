@@ -213,6 +213,8 @@ class EventRow(Base):
         ForeignKeyConstraint(["aip_id", "version"], ["aip_versions.aip_id", "aip_versions.version"]),
         CheckConstraint("(aip_id IS NULL) = (version IS NULL)", name="aip_and_version_together"),
         Index(None, "aip_id", "version", "position"),
+        # Reports select events by period.
+        Index(None, "date_time"),
     )
 
     identifier: Mapped[str] = mapped_column(Text, primary_key=True)
