@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from functools import partial
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from pathlib import Path
 
 from oais.access.dip import DipService
 from oais.adapters.bagit.codec import BagItCodec
+from oais.adapters.catalog.actions import SqlActionLog
 from oais.adapters.catalog.audit import SqlAuditLedger
+from oais.adapters.catalog.deaccession import SqlDeaccessionCatalog
 from oais.adapters.catalog.engine import make_engine
+from oais.adapters.catalog.evidence import SqlEvidence
 from oais.adapters.catalog.formats import SqlFormatCatalog
 from oais.adapters.catalog.migrations import upgrade
 from oais.adapters.catalog.search import SqlAipSearch
@@ -34,17 +38,23 @@ from oais.adapters.policy_files import (
     load_format_policy,
     load_ingest_policy,
     load_storage_policy,
+    policies_in_force,
 )
 from oais.adapters.premis.codec import PremisXmlCodec
 from oais.adapters.sip import FileSystemSipReader, SourceBagFiles
 from oais.adapters.storage.local import LocalObjectStore
 from oais.adapters.storage.s3 import S3ObjectStore
+from oais.administration.audit_report import AuditReportService
+from oais.administration.deaccession import DeaccessionService
+from oais.administration.ndsa import NdsaService
+from oais.administration.reports import ReportService
 from oais.archival_storage.audit import AuditService
 from oais.archival_storage.service import ArchivalStorage
 from oais.config import LocalLocation, S3Location, Settings, credentials
+from oais.data_management.actions import ActionRecorder
 from oais.domain.errors import ConfigError
 from oais.domain.formats import FormatPolicy
-from oais.domain.ports import DipSink, FormatConverter, ObjectStore, UnitOfWorkFactory
+from oais.domain.ports import DeaccessionCatalog, DipSink, FormatConverter, ObjectStore, UnitOfWorkFactory
 from oais.domain.premis import Agent, AgentType
 from oais.ingest.bag_validation import BagValidator
 from oais.ingest.service import IngestService
@@ -71,6 +81,8 @@ class Services:
     premis: PremisXmlCodec
     scratch: LocalScratch
     copiers: tuple[ParallelCopier, ...] = ()
+    #: Deaccession requests and tombstones (None only where nothing can be deaccessioned).
+    deaccessions: DeaccessionCatalog | None = None
 
     def close(self) -> None:
         """Stop worker processes."""
@@ -130,14 +142,19 @@ def object_store(name: str, location: LocalLocation | S3Location, workers: int |
 
 
 def archival_storage(
-    settings: Settings, catalog: UnitOfWorkFactory, scratch: LocalScratch | None = None
+    settings: Settings,
+    catalog: UnitOfWorkFactory,
+    scratch: LocalScratch | None = None,
+    deaccessions: DeaccessionCatalog | None = None,
 ) -> ArchivalStorage:
-    """The archival storage service over every configured location.
+    """The archival storage service over every configured location (the catalog migrated already).
 
     Raises:
         ConfigError: the storage policy is invalid or names a location that is not configured.
     """
     policy = load_storage_policy(settings.policies)
+    if deaccessions is None:
+        deaccessions = SqlDeaccessionCatalog(make_engine(settings.database_url))
     return ArchivalStorage(
         locations={n: object_store(n, loc, settings.workers) for n, loc in settings.locations.items()},
         policy=policy,
@@ -146,6 +163,7 @@ def archival_storage(
         clock=SystemClock(),
         software=software_agent(),
         scratch=scratch or LocalScratch(settings.staging),
+        deaccessions=deaccessions,
     )
 
 
@@ -292,7 +310,8 @@ def build(settings: Settings) -> Services:
     upgrade(settings.database_url)
     catalog = sql_unit_of_work_factory(settings.database_url)
     scratch = LocalScratch(settings.staging)
-    storage = archival_storage(settings, catalog, scratch)
+    deaccessions = SqlDeaccessionCatalog(make_engine(settings.database_url))
+    storage = archival_storage(settings, catalog, scratch, deaccessions)
     premis = PremisXmlCodec(settings.schemas)
     reader = FileSystemSipReader()
     codec = BagItCodec()
@@ -322,6 +341,44 @@ def build(settings: Settings) -> Services:
         premis=premis,
         scratch=scratch,
         copiers=(copier, validator_copier),
+        deaccessions=deaccessions,
+    )
+
+
+def deaccession_runner(settings: Settings) -> DeaccessionService:
+    """The deaccession service alone (for the daemon, which carries out due deletions each tick).
+
+    Raises:
+        ConfigError: the storage policy is invalid.
+        CatalogError: the catalog cannot be opened or migrated.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    catalog = sql_unit_of_work_factory(settings.database_url)
+    deaccessions = SqlDeaccessionCatalog(make_engine(settings.database_url))
+    return DeaccessionService(
+        catalog=catalog,
+        deaccessions=deaccessions,
+        storage=archival_storage(settings, catalog, None, deaccessions),
+        clock=SystemClock(),
+        software=software_agent(),
+    )
+
+
+def deaccession_service(services: Services) -> DeaccessionService:
+    """The deaccession service over the catalog and storage of ``services``.
+
+    Raises:
+        ConfigError: ``services`` were built without a deaccession catalog.
+    """
+    if services.deaccessions is None:
+        raise ConfigError("these services were built without the catalog's deaccession tables")
+    return DeaccessionService(
+        catalog=services.catalog,
+        deaccessions=services.deaccessions,
+        storage=services.storage,
+        clock=SystemClock(),
+        software=software_agent(),
     )
 
 
@@ -348,3 +405,145 @@ def catalog_search(settings: Settings) -> SqlAipSearch:
     settings.home.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     return SqlAipSearch(make_engine(settings.database_url))
+
+
+# --- Administration ----------------------------------------------------------------------------
+
+
+def action_recorder(settings: Settings) -> ActionRecorder:
+    """The action log (and policy register) in the catalog, with the policy files of ``settings``.
+
+    Raises:
+        CatalogError: the catalog cannot be opened or migrated.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    log = SqlActionLog(make_engine(settings.database_url), SystemClock())
+    return ActionRecorder(log, partial(policies_in_force, settings.policies))
+
+
+def evidence_catalog(settings: Settings) -> SqlEvidence:
+    """The catalog's evidence queries (for reports and their verification).
+
+    Raises:
+        CatalogError: the catalog cannot be opened or migrated.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    return SqlEvidence(make_engine(settings.database_url))
+
+
+def report_service(settings: Settings) -> ReportService:
+    """The service that makes CoreTrustSeal evidence reports: the catalog's evidence, the storage
+    locations and every policy in force (no worker process is started).
+
+    Raises:
+        ConfigError: a policy is invalid.
+        CatalogError: the catalog cannot be opened or migrated.
+    """
+    evidence = evidence_catalog(settings)
+    engine = evidence.engine
+    return ReportService(
+        evidence=evidence,
+        formats=SqlFormatCatalog(engine),
+        ledger=SqlAuditLedger(engine),
+        audit_policy=load_audit_policy(settings.policies),
+        storage=archival_storage(settings, sql_unit_of_work_factory(settings.database_url)),
+        actions=SqlActionLog(engine, SystemClock()),
+        format_policy=_format_policy(settings),
+        policies=policies_in_force(settings.policies),
+        clock=SystemClock(),
+        software=f"oais {software_version()}",
+        archive=load_ingest_policy(settings.policies).archive_name,
+    )
+
+
+def _catalog_place(settings: Settings) -> tuple[str, bool]:
+    """Where the catalog database is, for people (no password), and whether it is apart from every
+    location: a SQLite file under a local location's root is not."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database}", True
+    path = Path(url.database or "").absolute()
+    roots = [loc.root.absolute() for loc in settings.locations.values() if isinstance(loc, LocalLocation)]
+    return f"SQLite file {path}", not any(path.is_relative_to(root) for root in roots)
+
+
+def ndsa_service(settings: Settings) -> NdsaService:
+    """The NDSA self-assessment over the catalog, the configured locations and the policies.
+
+    Raises:
+        ConfigError: a policy is invalid.
+        CatalogError: the catalog cannot be opened or migrated.
+    """
+    from oais.adapters.catalog.audit_evidence import SqlAuditEvidence
+    from oais.domain.ndsa import LocationFacts
+    from oais.domain.storage import LocationInfo
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    storage = load_storage_policy(settings.policies)
+    audit = load_audit_policy(settings.policies) if (settings.policies / "audit.toml").exists() else None
+
+    def facts(name: str, loc: LocalLocation | S3Location) -> LocationFacts:
+        address = (
+            str(loc.root)
+            if isinstance(loc, LocalLocation)
+            else f"{loc.endpoint} bucket {loc.bucket}/{loc.prefix}"
+        )
+        return LocationFacts(
+            name=name,
+            kind=loc.kind,
+            address=address,
+            required=name in storage.locations,
+            site=loc.site,
+            threat=loc.threat,
+            media=loc.media,
+        )
+
+    def describe(name: str) -> LocationInfo:
+        return object_store(name, settings.locations[name], 1).describe()
+
+    place, apart = _catalog_place(settings)
+    return NdsaService(
+        evidence=SqlAuditEvidence(engine),
+        ledger=SqlAuditLedger(engine),
+        formats=SqlFormatCatalog(engine),
+        describe=describe,
+        locations=[facts(n, loc) for n, loc in settings.locations.items()],
+        storage_policy=storage,
+        audit_policy=audit,
+        format_policy=_format_policy(settings),
+        record_algorithm=load_ingest_policy(settings.policies).record_algorithm.value,
+        catalog_place=place,
+        catalog_apart=apart,
+        clock=SystemClock(),
+        archive=load_ingest_policy(settings.policies).archive_name,
+        software=f"oais {software_version()}",
+        policies=policies_in_force(settings.policies),
+    )
+
+
+def audit_report_service(settings: Settings) -> AuditReportService:
+    """The audit report of a period over the catalog and the action log.
+
+    Raises:
+        ConfigError: a policy is invalid.
+        CatalogError: the catalog cannot be opened or migrated.
+    """
+    from oais.adapters.catalog.audit_evidence import SqlAuditEvidence
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    return AuditReportService(
+        evidence=SqlAuditEvidence(engine),
+        actions=SqlActionLog(engine, SystemClock()),
+        clock=SystemClock(),
+        archive=load_ingest_policy(settings.policies).archive_name,
+        software=f"oais {software_version()}",
+        policies=policies_in_force(settings.policies),
+    )

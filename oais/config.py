@@ -33,6 +33,9 @@ Storage locations are named in the TOML file, one table each; the storage policy
     kind = "local"
     root = "/srv/oais/cache"
 
+Every location may declare where it is and on what (``site``, ``threat``, ``media``, all optional:
+see docs/storage.md); the NDSA self-assessment (``oais report ndsa``) reads them.
+
 DIPs can be written to S3 prefixes (``oais dip --out s3://BUCKET/PREFIX``) of the buckets named in
 ``dip_targets`` tables, with the same keys as an S3 location (a portal's bucket, not an AIP location)::
 
@@ -71,7 +74,20 @@ KEYS = (*ENV_KEYS, "locations", "dip_targets")
 DEFAULT_LOCATION = "local"
 
 
-class LocalLocation(BaseModel):
+class LocationDeclaration(BaseModel):
+    """What operations declare about a location's place and media (optional; the NDSA self-assessment
+    reads them: copies are in *separate locations* at different sites, with a *different disaster
+    threat*, on a *different media type*). Unset, the assessment says the item is not evidenced."""
+
+    #: Where the location is, e.g. "ESAC Madrid" (copies at different sites are separate).
+    site: str | None = Field(default=None, min_length=1)
+    #: The disaster threat of that site, e.g. "Madrid: wildfire, heat" (different ones: a different threat).
+    threat: str | None = Field(default=None, min_length=1)
+    #: The storage media, e.g. "disk", "tape", "SSD", "optical".
+    media: str | None = Field(default=None, min_length=1)
+
+
+class LocalLocation(LocationDeclaration):
     """A location on a local (or mounted) file system."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -80,7 +96,7 @@ class LocalLocation(BaseModel):
     root: Path
 
 
-class S3Location(BaseModel):
+class S3Location(LocationDeclaration):
     """A location in an S3 bucket (Ceph RGW), optionally under a key prefix."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

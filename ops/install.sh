@@ -29,6 +29,17 @@ if [ ${#need_tools[@]} -gt 0 ]; then
   fi
 fi
 
+# The browser tests of the HTML evidence reports (--test only): Debian's chromium, driven by playwright
+# (never playwright's own browser download).
+if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "ops/install.sh: the browser tests need Debian's chromium: install the Debian package chromium (as root: apt-get install chromium)" >&2
+  fi
+fi
+
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "ops/install.sh: Python 3.11 or newer is needed (found $(python3 --version))" >&2
   exit 1

@@ -175,6 +175,7 @@ class DipService:
         )
 
     def _record(self, aip_id: str, version: int | None) -> AipRecord:
+        self._storage.require_kept(aip_id)  # a deaccessioned AIP: say so, not "file missing"
         with self._catalog() as uow:
             record = uow.aips.get(aip_id, version)
             if record is None:

@@ -6,6 +6,7 @@ test checks that the copy in ``schemas/`` is the current one).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import tomllib
@@ -18,6 +19,7 @@ from oais.domain.audit import AuditPolicy
 from oais.domain.errors import ConfigError
 from oais.domain.formats import FormatPolicy
 from oais.domain.policy import AccessPolicy, IngestPolicy
+from oais.domain.reports import PolicyInForce
 from oais.domain.storage import StoragePolicy
 
 _Policy = TypeVar("_Policy", bound=BaseModel)
@@ -66,6 +68,44 @@ def load_format_policy(path: Path) -> FormatPolicy:
         ConfigError: naming the file and every problem in it.
     """
     return _load(path / "formats.toml" if path.is_dir() else path, FormatPolicy, "format policy")
+
+
+def policies_in_force(policies_dir: Path) -> list[PolicyInForce]:
+    """Every policy file in ``policies_dir`` (``*.toml`` with an ``id`` and a ``version``), by id.
+
+    Each with the sha256 of the file's bytes, so that a change of text under the same version is
+    seen (the action log's policy register records every text the archive acted under).
+
+    Raises:
+        ConfigError: a policy file cannot be read or is not valid TOML (naming it).
+    """
+    found: list[PolicyInForce] = []
+    try:
+        paths = sorted(policies_dir.glob("*.toml"))
+    except OSError as exc:
+        raise ConfigError(f"{policies_dir}: cannot list the policies: {exc.strerror}") from exc
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the policy: {exc.strerror}") from exc
+        try:
+            fields = tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        policy_id, version = fields.get("id"), fields.get("version")
+        if not isinstance(policy_id, str) or not isinstance(version, str):
+            continue  # not a policy (no id and version): nothing cites it
+        title = fields.get("title")
+        found.append(
+            PolicyInForce(
+                id=policy_id,
+                version=version,
+                title=title if isinstance(title, str) else "",
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+        )
+    return sorted(found, key=lambda p: p.id)
 
 
 #: The JSON Schema of the format policy, as exported to ``schemas/``.

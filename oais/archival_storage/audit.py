@@ -31,7 +31,7 @@ from oais.archival_storage.audit_worker import (
     survey_version,
     verdict,
 )
-from oais.archival_storage.layout import EVENTS, TAG_MANIFEST, version_prefix
+from oais.archival_storage.layout import EVENTS, TAG_MANIFEST, TOMBSTONE, version_prefix
 from oais.archival_storage.service import ArchivalStorage
 from oais.domain.audit import (
     AuditMode,
@@ -44,6 +44,7 @@ from oais.domain.audit import (
     Slice,
     SliceOutcome,
 )
+from oais.domain.deaccession import RequestStatus
 from oais.domain.errors import CatalogError, OaisError, StorageError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.ports import AuditLedger, Clock, ObjectStore
@@ -805,9 +806,18 @@ class AuditService:
             if top in ("aips", EVENTS.strip("/")):
                 continue
             unknown(top)  # an object or a folder of objects beside aips/ and events/
+        withdrawn = self._storage.withdrawn()
         for aip in store.children("aips/"):
             if aip not in held:
-                unknown(f"aips/{aip}")
+                request = withdrawn.get(aip)
+                if request is None:
+                    unknown(f"aips/{aip}")
+                elif request.status is RequestStatus.EXECUTED:
+                    # A deaccessioned AIP leaves its tombstone and nothing else.
+                    for child in store.children(f"aips/{aip}/"):
+                        if child != TOMBSTONE:
+                            unknown(f"aips/{aip}/{child}")
+                # else: its approved deletion is under way (or must be finished by `deaccession run`).
                 continue
             for v in store.children(f"aips/{aip}/"):
                 if v not in held[aip]:

@@ -9,6 +9,8 @@
         data/objects/...           payload new in this version
         data/metadata/premis.xml   PREMIS 3: the AIP, its files, the ingest events and agents, rights
         data/metadata/descriptive.json   the descriptive metadata given at ingest (when there was any)
+    aips/<aip id>/tombstone.json   only once the AIP was deaccessioned: what was deleted, why and on
+                                   whose decision (its versions are gone)
     events/<sequence>.jsonl        the append-only event log, one segment per batch of events
 
 A fetch.txt line is ``oais://<aip id>/v<M>/<source path> <size> <bag path>``: the file is the
@@ -23,6 +25,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+from oais.domain.deaccession import TOMBSTONE_NAME
+
 AIPS = "aips/"
 EVENTS = "events/"
 BAGIT = "bagit.txt"
@@ -33,6 +37,8 @@ DESCRIPTIVE = "data/metadata/descriptive.json"
 TAG_MANIFEST = "tagmanifest-sha256.txt"
 PAYLOAD_MANIFEST = "manifest-sha256.txt"
 FETCH_SCHEME = "oais://"
+#: A deaccessioned AIP's tombstone, in place of its versions.
+TOMBSTONE = TOMBSTONE_NAME
 
 _VERSION = re.compile(r"v([1-9][0-9]{0,8})")
 _SEGMENT = re.compile(r"events/([0-9]{12})\.jsonl")
@@ -41,6 +47,11 @@ _SEGMENT = re.compile(r"events/([0-9]{12})\.jsonl")
 def aip_prefix(aip_id: str) -> str:
     """The prefix of every version of an AIP."""
     return f"{AIPS}{aip_id}/"
+
+
+def tombstone_key(aip_id: str) -> str:
+    """The key of a deaccessioned AIP's tombstone."""
+    return f"{AIPS}{aip_id}/{TOMBSTONE}"
 
 
 def version_prefix(aip_id: str, version: int) -> str:

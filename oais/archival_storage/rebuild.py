@@ -5,7 +5,10 @@ files with digests and formats, the ingest events and agents) and, when it has o
 ``descriptive.json`` (the descriptive metadata; without it, the licence, access status and rights
 statements come from premis.xml's rights statements); the events that happened later come from the
 location's event log. Copies are those found complete at every configured location that
-answers. The catalog must be empty: a rebuild never merges into a catalog that holds anything.
+answers. A deaccessioned AIP's ``tombstone.json`` brings back the AIP and its versions as history
+(no files, no copies), the executed request and the tombstone, before the event log (whose deletion
+event names the AIP) is replayed. The catalog must be empty: a rebuild never merges into a catalog
+that holds anything.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from oais.archival_storage import event_log
-from oais.archival_storage.layout import AIPS, BAGIT, aip_prefix, parse_version, version_prefix
+from oais.archival_storage.layout import AIPS, BAGIT, aip_prefix, parse_version, tombstone_key, version_prefix
 from oais.archival_storage.service import ArchivalStorage
-from oais.domain.errors import ConflictError, OaisError, StorageError
+from oais.domain.deaccession import tombstone_from_json
+from oais.domain.errors import ConflictError, NotFound, OaisError, StorageError
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.packages import AipRecord, AipVersion, FileEntry, payload_fingerprint
-from oais.domain.ports import ObjectStore, PremisCodec, ScratchSpace, UnitOfWorkFactory
+from oais.domain.ports import DeaccessionCatalog, ObjectStore, PremisCodec, ScratchSpace, UnitOfWorkFactory
 from oais.domain.premis import Agent, Event, accession_time
 from oais.domain.storage import Copy, ObjectInfo, Segment
 
@@ -39,6 +43,8 @@ class RebuildResult(BaseModel):
     incomplete: list[str]
     #: locations that did not answer (their copies are not in the rebuilt catalog)
     unreachable: list[str]
+    #: deaccessioned AIPs whose tombstone was put back
+    tombstones: int = 0
 
 
 def rebuild_catalog(
@@ -48,6 +54,7 @@ def rebuild_catalog(
     location: str,
     scratch: ScratchSpace,
     progress: Callable[[str], None] | None = None,
+    deaccessions: DeaccessionCatalog | None = None,
 ) -> RebuildResult:
     """Recreate the catalog from ``location`` into an empty database.
 
@@ -58,15 +65,16 @@ def rebuild_catalog(
         location: the location to read AIPs and the event log from.
         scratch: local scratch space for premis.xml files while they are read.
         progress: told the AIP id of each AIP as it is read.
+        deaccessions: where tombstones found at the location are put back (None: not looked for).
 
     Returns:
         What was rebuilt.
 
     Raises:
         ConflictError: the catalog is not empty.
-        StorageError: the location cannot be read, or a version's premis.xml or descriptive.json or
-            an event log segment cannot be parsed (the catalog then holds what was committed before:
-            drop it and rerun).
+        StorageError: the location cannot be read, or a version's premis.xml or descriptive.json,
+            a tombstone or an event log segment cannot be parsed, or an AIP has both versions and a
+            tombstone (the catalog then holds what was committed before: drop it and rerun).
     """
     with catalog() as uow:
         if not uow.aips.is_empty():
@@ -83,7 +91,7 @@ def rebuild_catalog(
             others.append(name)
         except OaisError:
             unreachable.append(name)
-    aips = versions = files = events = 0
+    aips = versions = files = events = tombstones = 0
     incomplete: list[str] = []
     with scratch.staging() as staging:
         premis_path = staging.path / "premis.xml"
@@ -141,6 +149,8 @@ def rebuild_catalog(
                 events += len(ingest_events)
                 if not counted:
                     aips, counted = aips + 1, True
+            if deaccessions is not None and _restore_tombstone(source, aip_id, deaccessions, counted):
+                tombstones += 1
         logged, remembered = _replay_log(storage, catalog, location)
         events += logged
         segments = len(remembered)
@@ -158,7 +168,37 @@ def rebuild_catalog(
         segments=segments,
         incomplete=incomplete,
         unreachable=unreachable,
+        tombstones=tombstones,
     )
+
+
+def _restore_tombstone(
+    source: ObjectStore, aip_id: str, deaccessions: DeaccessionCatalog, has_versions: bool
+) -> bool:
+    """Put the AIP's tombstone back into the catalog, if the location holds one.
+
+    Raises:
+        StorageError: it cannot be read or parsed, or the AIP has complete versions too.
+    """
+    key = tombstone_key(aip_id)
+    try:
+        data = source.get_bytes(key, limit=64 << 20)
+    except NotFound:
+        return False
+    where = f"location '{source.name}': {key}"
+    if has_versions:
+        raise StorageError(f"{where}: AIP {aip_id} has complete versions and a tombstone; check it by hand")
+    try:
+        tombstone = tombstone_from_json(data, where)
+    except ValueError as exc:
+        raise StorageError(str(exc)) from exc
+    if tombstone.aip_id != aip_id:
+        raise StorageError(f"{where}: the tombstone is of AIP {tombstone.aip_id}")
+    try:
+        deaccessions.restore(tombstone)
+    except ConflictError as exc:
+        raise StorageError(f"{where}: {exc}") from exc
+    return True
 
 
 def _where_stored(

@@ -4,7 +4,10 @@ copy against the digests of record, replicates, re-verifies on demand and export
 Storage is not transactional, so the order is always: write the objects, read them back and compare
 their sha256 with the digests of record, write ``bagit.txt`` last (a version without it is
 incomplete, never an AIP), and only then commit the catalog. Objects are never overwritten, except
-those of a version that is not complete yet (a rerun after a crash), and never deleted.
+those of a version that is not complete yet (a rerun after a crash), and never deleted here: only an
+approved deaccession deletes (``oais.administration.deaccession``). An AIP deaccessioned, or whose
+approved deletion is under way, is *withdrawn*: this service neither verifies, replicates, exports
+nor hands out its files, and says why (:class:`~oais.domain.errors.AipDeaccessioned`).
 """
 
 from __future__ import annotations
@@ -34,11 +37,27 @@ from oais.archival_storage.layout import (
     parse_fetch_url,
     version_prefix,
 )
+from oais.domain.deaccession import DeaccessionRequest, Tombstone, withdrawn_message
 from oais.domain.descriptive import DescriptiveMetadata, metadata_from_json
-from oais.domain.errors import AipNotFound, ConfigError, ConflictError, NotFound, OaisError, StorageError
+from oais.domain.errors import (
+    AipDeaccessioned,
+    AipNotFound,
+    ConfigError,
+    ConflictError,
+    NotFound,
+    OaisError,
+    StorageError,
+)
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.packages import AipRecord, FileEntry
-from oais.domain.ports import BagCodec, Clock, ObjectStore, ScratchSpace, UnitOfWorkFactory
+from oais.domain.ports import (
+    BagCodec,
+    Clock,
+    DeaccessionCatalog,
+    ObjectStore,
+    ScratchSpace,
+    UnitOfWorkFactory,
+)
 from oais.domain.premis import Agent, AgentLink, AgentRole, Event, EventType, LoggedEvent, Outcome, new_event
 from oais.domain.storage import (
     Copy,
@@ -164,6 +183,7 @@ class ArchivalStorage:
         clock: Clock,
         software: Agent,
         scratch: ScratchSpace,
+        deaccessions: DeaccessionCatalog | None = None,
     ) -> None:
         """Wire the service (see ``oais.bootstrap``).
 
@@ -175,6 +195,8 @@ class ArchivalStorage:
             clock: where the time comes from.
             software: this software, the agent of every storage event.
             scratch: local scratch space for replication (each use removed when done).
+            deaccessions: the catalog's deaccession requests and tombstones (None: nothing was
+                ever deaccessioned, as in tests of storage alone).
 
         Raises:
             ConfigError: the policy names a location that is not configured.
@@ -192,6 +214,7 @@ class ArchivalStorage:
         self._clock = clock
         self._software = software
         self._scratch = scratch
+        self._deaccessions = deaccessions
 
     # -- locations ------------------------------------------------------------------------------
 
@@ -226,6 +249,30 @@ class ArchivalStorage:
     def scratch(self) -> ScratchSpace:
         """Local scratch space (replication, repair)."""
         return self._scratch
+
+    # -- withdrawn AIPs (deaccessioned, or being deaccessioned) -------------------------------------
+
+    def withdrawn(self) -> dict[str, DeaccessionRequest]:
+        """AIP id -> the approved request, for every AIP deaccessioned or whose deletion began."""
+        return self._deaccessions.withdrawn() if self._deaccessions is not None else {}
+
+    def withdrawal(self, aip_id: str) -> tuple[DeaccessionRequest, Tombstone | None] | None:
+        """The request that withdrew ``aip_id`` and its tombstone (None until it is carried out), or
+        None if the AIP is kept."""
+        request = self.withdrawn().get(aip_id)
+        if request is None or self._deaccessions is None:
+            return None
+        return request, self._deaccessions.tombstone(aip_id)
+
+    def require_kept(self, aip_id: str) -> None:
+        """Refuse to work on an AIP that was deaccessioned (or whose deletion began).
+
+        Raises:
+            AipDeaccessioned: naming when, the request and the reason.
+        """
+        found = self.withdrawal(aip_id)
+        if found is not None:
+            raise AipDeaccessioned(withdrawn_message(aip_id, *found))
 
     def copies_at(self, name: str) -> list[tuple[str, int, Copy]]:
         """(AIP id, version, copy) of every copy the catalog knows at location ``name``."""
@@ -268,7 +315,9 @@ class ArchivalStorage:
             FixityMismatch: a copy read back differs from the digests of record (naming the location).
             ConflictError: a location already holds this version with other content.
             StorageError: a location failed (naming it).
+            AipDeaccessioned: the AIP was deaccessioned (its id is not reused).
         """
+        self.require_kept(aip_id)
         return [
             self._store_copy(self.location(name), bag_dir, aip_id, version, files, reused, progress)
             for name in self.required
@@ -570,7 +619,13 @@ class ArchivalStorage:
         return checks
 
     def _records(self, aip_id: str, version: int | None, every: bool = False) -> list[AipRecord]:
-        """The record of ``version`` (default: the latest, or with ``every`` all versions, oldest first)."""
+        """The record of ``version`` (default: the latest, or with ``every`` all versions, oldest first).
+
+        Raises:
+            AipNotFound: no such AIP or version.
+            AipDeaccessioned: the AIP was deaccessioned (or its deletion began).
+        """
+        self.require_kept(aip_id)
         with self._catalog() as uow:
             record = uow.aips.get(aip_id, version)
             if record is None:
@@ -706,8 +761,9 @@ class ArchivalStorage:
         targets = [target] if target else list(self.required)
         for name in targets:
             self.location(name)
+        withdrawn = self.withdrawn()
         with self._catalog() as uow:
-            versions = list(uow.aips.versions())
+            versions = [v for v in uow.aips.versions() if v.aip_id not in withdrawn]
             copies: dict[tuple[str, int], set[str]] = {}
             for aip_id, v, c in uow.aips.copies():
                 copies.setdefault((aip_id, v), set()).add(c.location)
@@ -839,8 +895,9 @@ class ArchivalStorage:
     def status(self) -> list[LocationStatus]:
         """Per configured location: what it is, and the AIPs, versions, objects and bytes it holds
         according to the catalog, with the versions it lacks if the policy requires it."""
+        withdrawn = self.withdrawn()
         with self._catalog() as uow:
-            versions = [(v.aip_id, v.version) for v in uow.aips.versions()]
+            versions = [(v.aip_id, v.version) for v in uow.aips.versions() if v.aip_id not in withdrawn]
             copies = uow.aips.copies()
         out = []
         for name in self.names():

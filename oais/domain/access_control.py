@@ -6,8 +6,9 @@ A token belongs to a person or a portal (its ``name``) and has one role:
   whose producer is that name (searching, reading, requesting DIPs, downloading its own DIPs).
 - ``auditor``: reads everything (search, AIP metadata, events, DIPs of open content) and changes
   nothing; it may not override an embargo or a restriction.
-- ``admin``: everything, including submitting for any producer and overriding an embargo or a
-  restriction (with a reason, recorded in PREMIS).
+- ``admin``: everything, including submitting for any producer, overriding an embargo or a
+  restriction (with a reason, recorded in PREMIS), and asking for, approving or rejecting the
+  deaccession of an AIP (never the one who asked: see :mod:`oais.domain.deaccession`).
 
 The matrix is data (:data:`PERMISSIONS`), read by the HTTP layer and printed in docs/http-api.md.
 Pure: no I/O, no clock, no randomness (tokens are made by the token store).
@@ -48,6 +49,9 @@ class Action(StrEnum):
     REQUEST_DIP = "request-dip"  # POST /aips/{id}/dips
     OVERRIDE = "override"  # POST /aips/{id}/dips with override_reason
     DOWNLOAD_DIP = "download-dip"  # GET /dips/{id}
+    REQUEST_DEACCESSION = "request-deaccession"  # POST /aips/{id}/deaccession
+    DECIDE_DEACCESSION = "decide-deaccession"  # POST /deaccessions/{id}/approve, /reject
+    READ_DEACCESSIONS = "read-deaccessions"  # GET /deaccessions, GET /deaccessions/{id}
 
 
 class Scope(StrEnum):
@@ -71,6 +75,9 @@ PERMISSIONS: Mapping[Role, Mapping[Action, Scope]] = MappingProxyType(
                 Action.REQUEST_DIP: Scope.OWN,
                 Action.OVERRIDE: Scope.NONE,
                 Action.DOWNLOAD_DIP: Scope.OWN,
+                Action.REQUEST_DEACCESSION: Scope.NONE,
+                Action.DECIDE_DEACCESSION: Scope.NONE,
+                Action.READ_DEACCESSIONS: Scope.NONE,
             }
         ),
         Role.AUDITOR: MappingProxyType(
@@ -81,6 +88,9 @@ PERMISSIONS: Mapping[Role, Mapping[Action, Scope]] = MappingProxyType(
                 Action.REQUEST_DIP: Scope.ALL,
                 Action.OVERRIDE: Scope.NONE,
                 Action.DOWNLOAD_DIP: Scope.ALL,
+                Action.REQUEST_DEACCESSION: Scope.NONE,
+                Action.DECIDE_DEACCESSION: Scope.NONE,
+                Action.READ_DEACCESSIONS: Scope.ALL,
             }
         ),
         Role.ADMIN: MappingProxyType({action: Scope.ALL for action in Action}),

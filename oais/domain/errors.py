@@ -11,7 +11,8 @@ SDK's exception type. The command line maps each branch to one exit code (see
     │   ├── BagInvalid          ``oais bag validate`` found problems
     │   └── PlanInvalid         a migration plan does not match the catalog or the format policy
     ├── NotFound                a path, AIP or version that was asked for does not exist
-    │   └── AipNotFound
+    │   ├── AipNotFound
+    │   └── AipDeaccessioned    the AIP was deaccessioned: its objects are deleted, a tombstone stands
     ├── ConflictError           the request contradicts what the archive already holds
     │   └── AipExists           an AIP id or version is taken by different content
     ├── StorageError            the store could not write, read, verify or publish
@@ -67,6 +68,11 @@ class NotFound(OaisError):
 
 class AipNotFound(NotFound):
     """No AIP (or no such version of it) in the catalog."""
+
+
+class AipDeaccessioned(NotFound):
+    """The AIP was deaccessioned (or its approved deletion is under way): its objects are gone or
+    going, and its tombstone says when, why and on whose decision."""
 
 
 class ConflictError(OaisError):

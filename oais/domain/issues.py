@@ -78,6 +78,11 @@ CODES: dict[str, tuple[Severity, str]] = {
         "path listed more than once in a manifest with the same digest (tolerated before BagIt 1.0)",
     ),
     "BAG-W007": (Severity.WARNING, "operating-system file in the payload"),
+    # Deaccession (`oais deaccession request|approve|reject`)
+    "DEA-E001": (
+        Severity.ERROR,
+        "a deaccession reason or note is empty, longer than 4000 characters or holds a control character",
+    ),
     # Formats
     "FMT-E001": (Severity.ERROR, "FITS file has an invalid header or structure"),
     "FMT-W001": (Severity.WARNING, "format not identified"),
@@ -98,6 +103,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     # Archive state
     "AIP-E001": (Severity.ERROR, "an AIP with this id already exists with different content"),
     "AIP-E002": (Severity.ERROR, "this SIP's content is already held under another AIP id"),
+    "AIP-E003": (Severity.ERROR, "the AIP id is a deaccessioned AIP's: it stays with its tombstone"),
 }
 
 

@@ -7,7 +7,7 @@ adapters.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import BinaryIO, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from oais.domain.access_control import AccessLogEntry, ApiToken, IssuedToken, Role
+from oais.domain.actions import ActionOutcome, ActionRecord, Actor, ArgumentValue, Channel, PolicyChange
 from oais.domain.audit import (
     AuditMode,
     AuditPolicy,
@@ -27,11 +28,33 @@ from oais.domain.audit import (
     Slice,
     SliceOutcome,
 )
+from oais.domain.audit_trail import AuditTrail
 from oais.domain.bag import BagStructure
+from oais.domain.deaccession import DeaccessionRequest, RequestStatus, Tombstone
+from oais.domain.evidence import (
+    Access,
+    Actions,
+    AgentUse,
+    CodeCount,
+    Conversions,
+    Copies,
+    Cut,
+    Deaccessions,
+    EventCount,
+    EventLogSummary,
+    Findings,
+    FormatCounts,
+    Holdings,
+    Rejections,
+    ReportAction,
+    VersionHistory,
+    Window,
+)
 from oais.domain.fixity import DigestAlgorithm
 from oais.domain.formats import FormatHolding, FormatPolicy, Rule, Tool
 from oais.domain.issues import Issue
 from oais.domain.migration import Candidate, Conversion
+from oais.domain.ndsa import CatalogFacts
 from oais.domain.packages import (
     Aip,
     AipRecord,
@@ -43,9 +66,12 @@ from oais.domain.packages import (
     SipForm,
 )
 from oais.domain.premis import Agent, Event, LoggedEvent
+from oais.domain.reports import PolicyInForce, Report
 from oais.domain.search import AipSummary, SearchPage, SearchQuery
 from oais.domain.storage import (
     Copy,
+    DeletionPlan,
+    DeletionReport,
     Hashed,
     LocationInfo,
     ObjectInfo,
@@ -346,8 +372,9 @@ class ObjectStore(Protocol):
 
     Keys are '/'-separated and relative to the location's root. Objects are written once: an
     existing key is never overwritten unless the item says ``replace`` (objects of a version that is
-    not complete yet), and there is no delete (deaccession is a separate, approved workflow).
-    Every error names the location.
+    not complete yet). Nothing is deleted except by :meth:`delete_prefix`, which only the approved
+    deaccession workflow calls (``oais.administration.deaccession``; a test checks that nothing
+    else does). Every error names the location.
     """
 
     @property
@@ -470,6 +497,54 @@ class ObjectStore(Protocol):
         """The distinct next path segments below ``prefix`` (which ends with '/'), in order."""
         ...
 
+    def plan_deletion(
+        self, prefix: str, now: datetime, bypass_governance: bool = False, keep: Collection[str] = ()
+    ) -> DeletionPlan:
+        """Everything stored under ``prefix`` with what protects it; nothing is deleted.
+
+        On a versioned bucket every version of every key is listed (older versions and delete
+        markers too: a plain DELETE only adds a marker, it deletes nothing), each with its Object
+        Lock retention and legal hold; incomplete multipart uploads are counted.
+
+        Args:
+            prefix: a non-empty prefix ending with '/' (an AIP's is ``aips/<id>/``).
+            now: the time retention is judged at.
+            bypass_governance: whether GOVERNANCE retention may be lifted (it then blocks nothing).
+            keep: keys under ``prefix`` left out of the plan, every version of them (a tombstone
+                written by an earlier attempt).
+
+        Returns:
+            The plan: every version, and which of them block a deletion now.
+
+        Raises:
+            StorageError: the prefix is empty or does not end with '/', or the location failed.
+        """
+        ...
+
+    def delete_prefix(
+        self, prefix: str, now: datetime, bypass_governance: bool = False, keep: Collection[str] = ()
+    ) -> DeletionReport:
+        """Delete everything under ``prefix`` (every version of every key, every delete marker, every
+        incomplete upload), but only if nothing under it is blocked: otherwise nothing is deleted
+        and the report names what blocks, with its retention. Only the approved deaccession
+        workflow calls this.
+
+        Args:
+            prefix: a non-empty prefix ending with '/'.
+            now: the time retention is judged at.
+            bypass_governance: lift GOVERNANCE retention (where the location allows it).
+            keep: keys under ``prefix`` left alone, every version of them.
+
+        Returns:
+            What was deleted, version by version, or what blocked the deletion.
+
+        Raises:
+            StorageError: the prefix is invalid, the location failed, or it refused a deletion the
+                plan allowed, or something is left afterwards (the message says what was deleted
+                and what is left: a deletion is never partial silently).
+        """
+        ...
+
 
 # --- Catalog -----------------------------------------------------------------------------------
 
@@ -576,6 +651,107 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class DeaccessionCatalog(Protocol):
+    """Deaccession requests and tombstones in the catalog (see :mod:`oais.domain.deaccession`).
+
+    The rules are the domain's; this port keeps the state, refuses moves that another writer made
+    stale (compare and set on the status), and applies the catalog side of an execution in one
+    transaction.
+    """
+
+    def add(self, request: DeaccessionRequest) -> None:
+        """Record a new request.
+
+        Raises:
+            ConflictError: the AIP already has an open request (one made at the same moment won).
+            CatalogError: no such AIP, or the database failed.
+        """
+        ...
+
+    def get(self, request_id: str) -> DeaccessionRequest | None:
+        """One request, or None.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def list(
+        self, aip_id: str | None = None, status: RequestStatus | None = None
+    ) -> builtins.list[DeaccessionRequest]:
+        """Requests (of one AIP, of one status), oldest first.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def update(self, request: DeaccessionRequest, expected: RequestStatus) -> None:
+        """Store a request's new state if it still has the status ``expected`` (two administrators
+        deciding at once cannot both win).
+
+        Raises:
+            ConflictError: its status is no longer ``expected`` (naming what it is now).
+            CatalogError: the database failed.
+        """
+        ...
+
+    def begin(self, request: DeaccessionRequest) -> None:
+        """Record that an approved request's execution begins (``started``, ``planned``) and forget
+        the AIP's copies, audit slices and open findings in the same transaction, so that neither
+        audits nor replication touch it while its objects are deleted.
+
+        Raises:
+            ConflictError: the request is no longer approved.
+            CatalogError: the database failed.
+        """
+        ...
+
+    def finish(
+        self,
+        request: DeaccessionRequest,
+        tombstone: Tombstone,
+        event: LoggedEvent,
+        agents: Sequence[Agent],
+        segments: Sequence[Segment],
+    ) -> None:
+        """Record an executed request in one transaction: the request, its tombstone, the deletion
+        event with its agents, the event log segments written, and no copy of the AIP left.
+
+        Raises:
+            ConflictError: the request is no longer approved, or the AIP has a tombstone already.
+            CatalogError: the database failed; nothing is recorded.
+        """
+        ...
+
+    def tombstone(self, aip_id: str) -> Tombstone | None:
+        """The tombstone of a deaccessioned AIP, or None.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def withdrawn(self) -> dict[str, DeaccessionRequest]:
+        """AIP id -> request, for every AIP no longer kept: deaccessioned, or being deaccessioned.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def restore(self, tombstone: Tombstone) -> None:
+        """Put a tombstone read from storage back into an emptied catalog (``oais catalog
+        rebuild``): the AIP and its versions as history (no files, no copies), the executed request
+        and the tombstone.
+
+        Raises:
+            ConflictError: the catalog holds the AIP already (with its files) or another tombstone.
+            CatalogError: the database failed.
+        """
+        ...
 
 
 # --- Fixity audits -----------------------------------------------------------------------------
@@ -941,5 +1117,233 @@ class AipSearch(Protocol):
 
         Raises:
             CatalogError: the database failed.
+        """
+        ...
+
+
+class ActionLog(Protocol):
+    """The action log (who did every state-changing action) and the policy register beside it."""
+
+    def start(
+        self,
+        actor: Actor,
+        channel: Channel,
+        action: str,
+        target: str | None,
+        arguments: Mapping[str, ArgumentValue],
+    ) -> int:
+        """Record that ``actor`` starts ``action`` (committed at once, so a crash leaves a trace).
+
+        Args:
+            actor: who does it.
+            channel: command line, HTTP API or daemon.
+            action: what, e.g. ``"ingest"`` or ``"deaccession approve"``.
+            target: what it is done to (an AIP id, a request id...), if known yet.
+            arguments: the options given, as JSON-able values (never a secret).
+
+        Returns:
+            The action's id, for :meth:`finish`.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def finish(
+        self, action_id: int, outcome: ActionOutcome, detail: str = "", target: str | None = None
+    ) -> None:
+        """Record how an action ended (and its target, if it was learnt on the way, e.g. an AIP id).
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def actions(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> builtins.list[ActionRecord]:
+        """The actions started in ``[start, end)`` (None: open-ended), oldest first.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def note_policies(
+        self, policies: Sequence[PolicyInForce], actor: Actor, action_id: int | None
+    ) -> builtins.list[PolicyChange]:
+        """Register the policy texts an action acts under; those never seen before are changes.
+
+        Returns:
+            The policy texts seen for the first time (empty when nothing changed).
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+    def policy_changes(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> builtins.list[PolicyChange]:
+        """Every policy text first seen in ``[start, end)``, oldest first, each with the version before it.
+
+        Raises:
+            CatalogError: the database failed.
+        """
+        ...
+
+
+# --- Evidence reports --------------------------------------------------------------------------
+
+
+class ReportRenderer(Protocol):
+    """Turns an evidence report into a document for people."""
+
+    def render(self, report: Report, json_digest: str) -> bytes:
+        """The report as one self-contained HTML document (UTF-8).
+
+        Styles and plots are inline: the document runs no script, fetches nothing from the network and
+        prints on A4. It states ``json_digest`` so that a reader can check the ``report.json`` it came
+        with.
+
+        Args:
+            report: the report.
+            json_digest: the sha256 (hex) of the report's JSON,
+                ``digest(canonical_json(report))`` from :mod:`oais.domain.reports`.
+
+        Returns:
+            The document's bytes; the same report and digest always give the same bytes.
+
+        Raises:
+            ValueError: ``json_digest`` is not a sha256 in hex, two sections share a key (their
+                anchors would clash), or a plot's series does not have one value per x.
+        """
+        ...
+
+
+class EvidenceCatalog(Protocol):
+    """The catalog's answers to an evidence report (:mod:`oais.domain.evidence`): every figure counted
+    by the database (grouped counts and sums), never one row per event or file read into Python;
+    lists of rows are cut at ``limit`` and say how many rows there were.
+
+    Every method that takes a :class:`~oais.domain.evidence.Window` counts what happened in it
+    (``start <= time < end``, UTC) and buckets its time series by the window's granularity.
+
+    Raises (every method):
+        CatalogError: the database failed.
+    """
+
+    def events(self, window: Window) -> builtins.list[EventCount]:
+        """PREMIS events by bucket, type and outcome."""
+        ...
+
+    def agents(self, window: Window, limit: int) -> Cut[AgentUse]:
+        """The agents the window's events name, the most used first, with the events naming each."""
+        ...
+
+    def versions(self, window: Window, limit: int) -> VersionHistory:
+        """Versions made in the window; versions per AIP at its end; the AIPs with most versions."""
+        ...
+
+    def event_logs(self) -> builtins.list[EventLogSummary]:
+        """Per location, the event log segments and events the catalog records."""
+        ...
+
+    def holdings(self, window: Window) -> Holdings:
+        """Stored files and bytes before the window, added and deaccessioned per bucket, held at its
+        end (each stored file once, whatever versions reuse it)."""
+        ...
+
+    def formats(self, window: Window) -> FormatCounts:
+        """Stored files by format PUID: those received from producers (not derived by a migration
+        or normalisation) in versions made in the window, and every file held at its end."""
+        ...
+
+    def format_issues(self, window: Window) -> builtins.list[CodeCount]:
+        """Issue codes of format identification and validation (``FMT-*``) of the files received
+        in the window, with the files that have each."""
+        ...
+
+    def rejections(self, window: Window, limit: int) -> Rejections:
+        """SIPs rejected in the window: by issue code, by producer, the latest."""
+        ...
+
+    def conversions(self, window: Window, limit: int) -> Conversions:
+        """Migration and normalisation events and the derived files of the window, with the
+        significant properties their outcome details compare."""
+        ...
+
+    def actions(self, window: Window, limit: int, exclude: int | None = None) -> Actions:
+        """The action log: actions started in the window by action, channel and outcome, and those
+        that failed, were refused or did not finish (``exclude``: an action id left out, e.g. the
+        one making the report)."""
+        ...
+
+    def copies(self, required: Sequence[str], limit: int) -> Copies:
+        """Copies of every AIP version held now against the ``required`` locations, and per
+        location what it holds."""
+        ...
+
+    def findings(self, window: Window, limit: int) -> Findings:
+        """Audit findings detected and resolved in the window, and those still open."""
+        ...
+
+    def deaccessions(self, window: Window, limit: int) -> Deaccessions:
+        """Deaccession requests made, decided or carried out in the window, tombstones, and the
+        window's deletion events that an executed request accounts for."""
+        ...
+
+    def access(self, window: Window, limit: int) -> Access:
+        """The access log's refusals (401, 403) by bucket and path, API tokens made and revoked,
+        tokens valid at the window's end by role, and the token actions of the action log."""
+        ...
+
+    def report_actions(self, digest: str) -> builtins.list[ReportAction]:
+        """The actions of the action log (``report ...``) that recorded a report with this sha256."""
+        ...
+
+
+class AuditEvidence(Protocol):
+    """The catalog's figures for the NDSA self-assessment and the audit report: SQL aggregates and
+    bounded selections by period, never one row per event or file read into Python.
+
+    Raises (every method):
+        CatalogError: the database failed.
+    """
+
+    def catalog_facts(
+        self,
+        locations: Sequence[str],
+        now: datetime,
+        windows: Sequence[tuple[datetime, datetime]],
+        review_period: timedelta,
+    ) -> CatalogFacts:
+        """What the NDSA self-assessment counts in the catalog.
+
+        Args:
+            locations: the configured locations (AIP versions are grouped by which of them hold a
+                copy; any other location counts as one unnamed).
+            now: the time of the assessment.
+            windows: ``[start, end)`` intervals in which to count fixity check events.
+            review_period: the audit reports made in the last period and the one before are counted.
+
+        Returns:
+            The figures.
+        """
+        ...
+
+    def audit_trail(
+        self, start: datetime, end: datetime, limit: int, exclude_action: int | None = None
+    ) -> AuditTrail:
+        """The fixity failures, repairs and deletions of ``[start, end)``, with who and when.
+
+        Args:
+            start: the first moment of the period.
+            end: the first moment after it.
+            limit: the most items of each list (their totals count every one).
+            exclude_action: an action left out of the counts (the one making the report).
+
+        Returns:
+            Counts of the period's events and actions, and the lists.
         """
         ...

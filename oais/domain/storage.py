@@ -43,6 +43,16 @@ class Retention(BaseModel):
         return now + timedelta(days=self.days)
 
 
+class DeaccessionRules(BaseModel):
+    """What an approved deaccession may do to locked objects (the ``[deaccession]`` table)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Whether an approved deletion may lift GOVERNANCE retention where the location allows it
+    #: (S3 ``BypassGovernanceRetention``). COMPLIANCE retention is never lifted: the deletion waits.
+    governance_bypass: bool = False
+
+
 class StoragePolicy(BaseModel):
     """The storage policy (``policies/storage.toml``): where copies go and how they are protected."""
 
@@ -55,6 +65,8 @@ class StoragePolicy(BaseModel):
     locations: tuple[str, ...] = Field(min_length=1)
     #: Retention for locations whose bucket has S3 Object Lock (None: no retention is asked for).
     retention: Retention | None = None
+    #: What an approved deaccession may do (absent: the defaults, no governance bypass).
+    deaccession: DeaccessionRules = DeaccessionRules()
 
     @field_validator("locations")
     @classmethod
@@ -191,6 +203,125 @@ class Copy(BaseModel):
     verified: datetime | None = None  # when its fixity was last checked in full (None: not since rebuild)
     objects: int = Field(ge=0)  # objects stored under the version's prefix (unchanged payload is not)
     bytes: int = Field(ge=0)  # their total size
+
+
+class StoredVersion(BaseModel):
+    """One stored object version under a prefix, with what protects it against deletion (a plain
+    object store has one version per key and no protection)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    #: The S3 version id (``"null"`` for an object written before versioning); None where the store
+    #: keeps no versions.
+    version_id: str | None = None
+    size: int = 0
+    #: A delete marker of a versioned bucket: no bytes, but a version to remove all the same.
+    delete_marker: bool = False
+    retention_mode: RetentionMode | None = None
+    retain_until: datetime | None = None
+    legal_hold: bool = False
+
+    def blocked(self, now: datetime, bypass_governance: bool) -> bool:
+        """Whether this version may not be deleted at ``now``: under a legal hold, or retained until
+        later (GOVERNANCE retention does not block when it may be bypassed)."""
+        if self.legal_hold:
+            return True
+        if self.retain_until is None or self.retain_until <= now:
+            return False
+        return not (self.retention_mode is RetentionMode.GOVERNANCE and bypass_governance)
+
+    def describe(self) -> str:
+        """One line for people: the key, and the version and protection if any."""
+        version = f" (version {self.version_id})" if self.version_id not in (None, "null") else ""
+        marker = " [delete marker]" if self.delete_marker else ""
+        held = " under legal hold" if self.legal_hold else ""
+        until = (
+            f" retained ({self.retention_mode.value if self.retention_mode else '?'}) until "
+            f"{self.retain_until.isoformat()}"
+            if self.retain_until is not None
+            else ""
+        )
+        return f"{self.key}{version}{marker}{held}{until}"
+
+
+class DeletionPlan(BaseModel):
+    """Everything stored under a prefix at one location, and what of it may not be deleted yet.
+
+    Made before anything is deleted (a planning pass): a deletion goes ahead at a location only when
+    nothing under the prefix is blocked, so that a location never holds half an AIP.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    location: str
+    prefix: str
+    now: datetime
+    bypass_governance: bool
+    versions: tuple[StoredVersion, ...] = ()
+    #: Incomplete multipart uploads under the prefix (parts stored, no object made yet).
+    uploads: int = 0
+
+    @property
+    def blocked(self) -> list[StoredVersion]:
+        """The versions that may not be deleted at ``now``."""
+        return [v for v in self.versions if v.blocked(self.now, self.bypass_governance)]
+
+    @property
+    def clear(self) -> bool:
+        """True if everything under the prefix may be deleted now."""
+        return not self.blocked
+
+    @property
+    def held_until(self) -> datetime | None:
+        """When the last blocking retention ends (None if nothing is blocked, or only legal holds
+        block, which end only when lifted)."""
+        dates = [v.retain_until for v in self.blocked if v.retain_until is not None and not v.legal_hold]
+        return max(dates) if dates else None
+
+    @property
+    def legal_holds(self) -> int:
+        """How many versions are under a legal hold."""
+        return sum(1 for v in self.versions if v.legal_hold)
+
+    @property
+    def objects(self) -> int:
+        """Object versions with bytes (delete markers not counted)."""
+        return sum(1 for v in self.versions if not v.delete_marker)
+
+    @property
+    def bytes(self) -> int:
+        """Their total size."""
+        return sum(v.size for v in self.versions)
+
+
+class DeletionReport(BaseModel):
+    """What a deletion under a prefix did at one location."""
+
+    model_config = ConfigDict(frozen=True)
+
+    location: str
+    prefix: str
+    #: Every version deleted (with its key, version id and size).
+    deleted: tuple[StoredVersion, ...] = ()
+    #: The versions that blocked the deletion (then nothing was deleted) with their retention.
+    blocked: tuple[StoredVersion, ...] = ()
+    uploads_aborted: int = 0
+
+    @property
+    def done(self) -> bool:
+        """True if nothing is left under the prefix."""
+        return not self.blocked
+
+    @property
+    def objects(self) -> int:
+        """Object versions deleted (delete markers not counted)."""
+        return sum(1 for v in self.deleted if not v.delete_marker)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes deleted."""
+        return sum(v.size for v in self.deleted)
 
 
 class Segment(BaseModel):

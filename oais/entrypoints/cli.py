@@ -9,7 +9,7 @@ code meaning
 1    the input was rejected, or a check found problems: every problem is listed (SIP rejected,
      bag invalid, a stored file altered or missing, an event log broken)
 2    the command line is wrong (unknown option, missing argument)
-3    not found (no such AIP or path)
+3    not found (no such AIP, path or deaccession request), or the AIP was deaccessioned
 4    conflict with what the archive holds (an AIP id taken by other content)
 5    storage failed (a location unreachable, refused the credentials or lacks its bucket; an
      ingest that fails so is not in the catalog, and a rerun completes it)
@@ -17,19 +17,20 @@ code meaning
 7    configuration or policy is invalid
 8    an external tool failed
 9    an audit found a file with no good copy left at any location (the archive may lose it)
-10   access denied: the AIP is under embargo or restricted and no authorised override was given
+10   access denied: the AIP is under embargo or restricted and no authorised override was given,
+     or the caller may not do this (a deaccession without an admin token, or by its requester)
 70   an unexpected internal error (a bug: please report it with the traceback)
 ==== ===========================================================================
 """
 
 from __future__ import annotations
 
-import getpass
 import json
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,11 +46,25 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from oais.adapters.clock import SystemClock
+from oais.administration.deaccession import DeaccessionOutcome
 from oais.archival_storage.rebuild import rebuild_catalog
-from oais.bootstrap import Services, bag_validator, build, dip_service, dip_sink
+from oais.bootstrap import (
+    Services,
+    action_recorder,
+    bag_validator,
+    build,
+    deaccession_service,
+    dip_service,
+    dip_sink,
+    token_store,
+)
 from oais.config import load_settings
+from oais.data_management.actions import Act
 from oais.domain.access_control import Role
+from oais.domain.actions import ActionOutcome, ArgumentValue, Channel
 from oais.domain.audit import FindingKind
+from oais.domain.deaccession import DeaccessionRequest, RequestStatus, Tombstone, withdrawn_message
 from oais.domain.dip import DipPurpose, DipRequest, Override, Portal
 from oais.domain.errors import (
     AccessDenied,
@@ -64,6 +79,8 @@ from oais.domain.errors import (
     ValidationFailed,
 )
 from oais.domain.issues import Issue, errors
+from oais.domain.reports import Period
+from oais.entrypoints.identity import cli_actor
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -112,6 +129,16 @@ migrate_app = typer.Typer(help="Format migration by reviewed plans.", no_args_is
 app.add_typer(migrate_app, name="migrate")
 token_app = typer.Typer(help="API tokens of the HTTP API (oais serve).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+deaccession_app = typer.Typer(
+    help="Deaccession: the governed deletion of an AIP (asked for and approved by two administrators).",
+    no_args_is_help=True,
+)
+app.add_typer(deaccession_app, name="deaccession")
+report_app = typer.Typer(
+    help="Evidence reports (HTML and JSON) computed from the catalog and the event logs.",
+    no_args_is_help=True,
+)
+app.add_typer(report_app, name="report")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -206,6 +233,32 @@ def _progress(enabled: bool) -> Iterator[_Bar | None]:
 
 
 @contextmanager
+def _recorded(
+    action: str, target: str | None = None, arguments: Mapping[str, ArgumentValue] | None = None
+) -> Iterator[Act]:
+    """Record a state-changing command in the action log: who (``OAIS_TOKEN`` or the OS user), what,
+    on what, and how it ended. Use inside :func:`_handled`, so that it sees the error first.
+
+    A command that ends with a non-zero exit status of its own (a check that found problems) is
+    recorded as failed with that status; a refusal (rejected input, not found, denied) as refused.
+    """
+    settings = load_settings()
+    recorder = action_recorder(settings)
+    tokens = token_store(settings)
+    try:
+        actor = cli_actor(action, tokens, tokens, SystemClock(), os.environ)
+    finally:
+        tokens.dispose()
+    with recorder.recording(actor, Channel.CLI, action, target, arguments) as act:
+        try:
+            yield act
+        except typer.Exit as exc:
+            if exc.exit_code not in (None, EXIT_OK):
+                act.end(ActionOutcome.FAILED, f"exit status {exc.exit_code}")
+            raise
+
+
+@contextmanager
 def _services() -> Iterator[Services]:
     services = build(load_settings())
     try:
@@ -236,11 +289,24 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest a SIP: check it, store it as a BagIt 1.0 AIP with PREMIS 3 metadata, catalogue it."""
-    with _handled(as_json):
+    with (
+        _handled(as_json),
+        _recorded(
+            "ingest",
+            arguments={
+                "sip": str(path),
+                "producer": producer,
+                "title": title,
+                "metadata": str(metadata) if metadata else None,
+                "id": aip_id,
+            },
+        ) as act,
+    ):
         with _services() as services, _progress(not as_json and err.is_terminal) as bar:
             result = services.ingest.ingest(
                 path, producer=producer, title=title, aip_id=aip_id, metadata_file=metadata, progress=bar
             )
+        act.note(f"{result.status}: version {result.version}, {result.files} files", target=result.aip_id)
         if as_json:
             _emit_json(
                 {
@@ -273,6 +339,12 @@ def show(
     with _handled(as_json):
         with _services() as services, services.catalog() as uow:
             record = uow.aips.get(aip_id, version)
+            withdrawal = services.storage.withdrawal(aip_id)
+            pending = (
+                next((r for r in services.deaccessions.list(aip_id) if r.open), None)
+                if withdrawal is None and services.deaccessions is not None
+                else None
+            )
         if record is None:
             raise AipNotFound(
                 f"no AIP {aip_id}" + (f" version {version}" if version else "") + " in the catalog"
@@ -280,13 +352,25 @@ def show(
         if as_json:
             # The AIP's metadata is in "aip"; "access" says it at once, also for an AIP without any.
             access = record.aip.descriptive.access
-            _emit_json({**record.model_dump(mode="json"), "access": access.model_dump(mode="json")})
+            _emit_json(
+                {
+                    **record.model_dump(mode="json"),
+                    "access": access.model_dump(mode="json"),
+                    "deaccession": _withdrawal_json(withdrawal or ((pending, None) if pending else None)),
+                }
+            )
             return
         a, v = record.aip, record.version
         described = a.descriptive
         access = described.access
         print_ = out.print
         print_(f"AIP {a.aip_id} version {v.version}", markup=False)
+        if withdrawal is not None:
+            print_(f"  DEACCESSIONED: {withdrawn_message(a.aip_id, *withdrawal)}", markup=False)
+            print_("  (its objects are deleted; what follows is the catalog's history of it)", markup=False)
+        elif pending is not None:
+            state = pending.detail or "waiting for the decision of another administrator"
+            print_(f"  deaccession: request {pending.id} {pending.status.value}: {state}", markup=False)
         print_(f"  title:     {a.title}", markup=False)
         print_(f"  producer:  {a.producer}", markup=False)
         print_(f"  created:   {v.created.isoformat()}", markup=False)
@@ -393,7 +477,12 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Write one AIP version as a complete, valid BagIt bag, every file checked on the way."""
-    with _handled(as_json):
+    with (
+        _handled(as_json),
+        _recorded(
+            "export", target=aip_id, arguments={"dest": str(dest), "version": version, "location": location}
+        ),
+    ):
         with _services() as services, _progress(not as_json and err.is_terminal) as bar:
             result = services.storage.export(
                 aip_id, dest, version=version, location=location, progress=_Counter(bar, "exporting")
@@ -446,8 +535,23 @@ def dip(
 ) -> None:
     """Make a DIP of one AIP version: a BagIt bag with the files, Dublin Core, DataCite, PREMIS
     provenance and a README, recorded as a PREMIS dissemination event."""
-    with _handled(as_json):
-        who = by or getpass.getuser()
+    with (
+        _handled(as_json),
+        _recorded(
+            "dip",
+            target=aip_id,
+            arguments={
+                "out": out_,
+                "version": version,
+                "files": files,
+                "purpose": purpose.value,
+                "portal": portal.value if portal else None,
+                "override_reason": override_reason,
+                "by": by,
+            },
+        ) as act,
+    ):
+        who = by or act.actor.name
         request = DipRequest(
             aip_id=aip_id,
             version=version,
@@ -460,6 +564,7 @@ def dip(
         with _services() as services:
             sink = dip_sink(out_, services.settings)
             result = dip_service(services).generate(request, sink, base_url=base_url)
+        act.note(f"DIP {result.dip_id} to {result.destination}, event {result.event}")
         if as_json:
             _emit_json(result.model_dump(mode="json"))
             return
@@ -519,7 +624,10 @@ def storage_status(as_json: JsonOption = False) -> None:
 @storage_app.command("replicate")
 def storage_replicate(location: LocationOption = None, as_json: JsonOption = False) -> None:
     """Copy every version a location lacks from one that holds it, verifying every copy."""
-    with _handled(as_json):
+    with (
+        _handled(as_json),
+        _recorded("storage replicate", target=location, arguments={"location": location}),
+    ):
         with _services() as services, _progress(not as_json and err.is_terminal) as bar:
             results = services.storage.replicate(location, progress=_Counter(bar, "replicating"))
         failed = [r for r in results if r.problem]
@@ -549,7 +657,10 @@ def storage_verify(
     as_json: JsonOption = False,
 ) -> None:
     """Re-read and re-hash every file of an AIP at one or every location, and report per file."""
-    with _handled(as_json):
+    with (
+        _handled(as_json),
+        _recorded("storage verify", target=aip_id, arguments={"version": version, "location": location}),
+    ):
         with _services() as services, _progress(not as_json and err.is_terminal) as bar:
             checks = services.storage.verify(aip_id, version, location, progress=_Counter(bar, "verifying"))
         if as_json:
@@ -613,10 +724,15 @@ def catalog_rebuild(
     as_json: JsonOption = False,
 ) -> None:
     """Recreate the catalog from storage alone, into an empty database."""
-    with _handled(as_json):
+    with _handled(as_json), _recorded("catalog rebuild", target=source, arguments={"from": source}):
         with _services() as services:
             result = rebuild_catalog(
-                services.storage, services.premis, services.catalog, source, services.scratch
+                services.storage,
+                services.premis,
+                services.catalog,
+                source,
+                services.scratch,
+                deaccessions=services.deaccessions,
             )
         if as_json:
             _emit_json(result.model_dump(mode="json"))
@@ -630,6 +746,10 @@ def catalog_rebuild(
             out.print(f"  left out (incomplete, no bagit.txt): {prefix}", markup=False)
         for name in result.unreachable:
             out.print(f"  location {name} did not answer: its copies are not in the catalog", markup=False)
+        if result.tombstones:
+            out.print(
+                f"  {result.tombstones} deaccessioned AIPs restored from their tombstones", markup=False
+            )
 
 
 ExecutorOption = Annotated[
@@ -682,7 +802,20 @@ def audit_run(
     from oais.bootstrap import audit_service
 
     logging.getLogger("oais").addHandler(logging.NullHandler())  # the summary below says it all
-    with _handled(as_json):
+    with (
+        _handled(as_json),
+        _recorded(
+            "audit run",
+            target=aip_id,
+            arguments={
+                "aip": aip_id,
+                "location": location,
+                "deep": deep,
+                "all": everything,
+                "budget": budget,
+            },
+        ),
+    ):
         settings = load_settings()
         service = audit_service(settings)
         with open_executor(executor, workers) as pool, _progress(not as_json and err.is_terminal) as bar:
@@ -862,7 +995,10 @@ def plan_migrations(
     from oais.domain.migration import MigrationPlan
     from oais.preservation_planning.migration import PlanTotals, format_totals, planned_aips
 
-    with _handled(as_json):
+    with (
+        _handled(as_json),
+        _recorded("plan migrations", arguments={"out": str(out_path) if out_path else None}),
+    ):
         settings = load_settings()
         rules = load_format_policy(policy or settings.policies)
         require_tools(rules, [Purpose.PRESERVATION])
@@ -941,7 +1077,12 @@ def migrate_apply(
     from oais.adapters.policy_files import load_format_policy
     from oais.bootstrap import migration_service
 
-    with _handled(as_json):
+    with (
+        _handled(as_json),
+        _recorded(
+            "migrate apply", arguments={"plan": str(plan_path), "policy": str(policy) if policy else None}
+        ),
+    ):
         settings = load_settings()
         rules = load_format_policy(policy or settings.policies)
         plan = read_plan(plan_path)
@@ -992,7 +1133,7 @@ def daemon(
     from oais.entrypoints import daemon as integrity_daemon
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with _handled(False):
+    with _handled(False), _recorded("daemon"):
         integrity_daemon.run(load_settings(), executor, workers, name)
 
 
@@ -1016,7 +1157,10 @@ def token_add(
     problem = token_problem(name, role, producer.strip() if producer is not None else None)
     if problem:
         raise typer.BadParameter(problem)
-    with _handled(as_json):
+    with (
+        _handled(as_json),
+        _recorded("token add", target=name, arguments={"role": role.value, "producer": producer}),
+    ):
         store = token_store(load_settings())
         try:
             issued = store.add(name, role, producer)
@@ -1068,7 +1212,7 @@ def token_revoke(
     token has this name."""
     from oais.bootstrap import token_store
 
-    with _handled(as_json):
+    with _handled(as_json), _recorded("token revoke", target=name):
         store = token_store(load_settings())
         try:
             token = store.revoke(name)
@@ -1082,6 +1226,218 @@ def token_revoke(
             f"REVOKED: token '{token.name}' ({token.role.value}) since {token.revoked.isoformat()}",
             markup=False,
         )
+
+
+# --- deaccession ---------------------------------------------------------------------------------
+
+
+RequestIdArgument = Annotated[str, typer.Argument(help="The request id (dea-...), as printed by 'request'.")]
+
+
+def _withdrawal_json(found: tuple[DeaccessionRequest, Tombstone | None] | None) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    request, tombstone = found
+    return {
+        "request": request.model_dump(mode="json"),
+        "tombstone": tombstone.model_dump(mode="json") if tombstone is not None else None,
+    }
+
+
+def _outcome_json(outcome: DeaccessionOutcome) -> dict[str, Any]:
+    return outcome.model_dump(mode="json")
+
+
+def _print_outcome(outcome: DeaccessionOutcome) -> None:
+    r = outcome.request
+    if outcome.state == "executed" and outcome.tombstone is not None:
+        t = outcome.tombstone
+        out.print(f"EXECUTED: {r.id}: {t.summary()}", markup=False)
+        out.print(f"  tombstone: aips/{t.aip_id}/tombstone.json at every location", markup=False)
+        out.print(f"  PREMIS deletion event: {t.event_id}", markup=False)
+    elif outcome.state == "waiting":
+        out.print(f"APPROVED, WAITING: {r.id} (AIP {r.aip_id}): {r.detail}", markup=False)
+        if r.retry_after is not None:
+            out.print(f"  due again on {r.retry_after.isoformat()} ('oais deaccession run')", markup=False)
+    elif outcome.state == "failed":
+        out.print(f"APPROVED, NOT CARRIED OUT: {r.id} (AIP {r.aip_id}): {r.detail}", markup=False)
+    elif outcome.state == "rejected":
+        out.print(f"REJECTED: {r.id} (AIP {r.aip_id}) by {r.decided_by}: {r.decision_note}", markup=False)
+    for problem in outcome.problems:
+        err.print(f"  PROBLEM: {problem}", markup=False)
+
+
+def _print_request(request: DeaccessionRequest, tombstone: Tombstone | None) -> None:
+    print_ = out.print
+    print_(f"deaccession request {request.id}", markup=False)
+    print_(f"  AIP:          {request.aip_id}", markup=False)
+    print_(f"  status:       {request.status.value}", markup=False)
+    print_(f"  reason:       {request.reason}", markup=False)
+    print_(f"  requested by: {request.requested_by} on {request.requested_at.isoformat()}", markup=False)
+    if request.decided_by is not None and request.decided_at is not None:
+        print_(
+            f"  {request.status.value if request.status.value != 'executed' else 'approved'} by:"
+            f" {request.decided_by} on {request.decided_at.isoformat()}",
+            markup=False,
+        )
+    if request.decision_note:
+        print_(f"  note:         {request.decision_note}", markup=False)
+    if request.started is not None:
+        print_(f"  started:      {request.started.isoformat()}", markup=False)
+    if request.executed_at is not None:
+        print_(
+            f"  executed:     {request.executed_at.isoformat()} (PREMIS event {request.event_id})",
+            markup=False,
+        )
+    if request.detail:
+        print_(f"  detail:       {request.detail}", markup=False)
+    if request.retry_after is not None:
+        print_(f"  due again:    {request.retry_after.isoformat()}", markup=False)
+    if tombstone is not None:
+        print_("  tombstone:", markup=False)
+        print_(
+            f"    {tombstone.title} ({tombstone.producer}), ingested {tombstone.ingested.isoformat()}",
+            markup=False,
+        )
+        print_(
+            f"    {len(tombstone.versions)} versions, {tombstone.files} files, {tombstone.bytes} bytes",
+            markup=False,
+        )
+        for loc in tombstone.locations:
+            print_(
+                f"    deleted at {loc.location}: {loc.objects} object versions, {loc.bytes} bytes",
+                markup=False,
+            )
+
+
+@deaccession_app.command("request")
+def deaccession_request(
+    aip_id: Annotated[str, typer.Argument(help="The AIP to deaccession.")],
+    reason: Annotated[
+        str, typer.Option(help="Why (kept in the request, the PREMIS event and the tombstone).")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Ask for the deaccession of an AIP; another administrator must approve it. Needs OAIS_TOKEN set
+    to an admin token."""
+    with (
+        _handled(as_json),
+        _recorded("deaccession request", target=aip_id, arguments={"reason": reason}) as act,
+    ):
+        with _services() as services:
+            request = deaccession_service(services).request(aip_id, reason, act.actor)
+        act.note(f"request {request.id}")
+        if as_json:
+            _emit_json(request.model_dump(mode="json"))
+            return
+        out.print(
+            f"REQUESTED: {request.id}: deaccession of AIP {aip_id} (by {request.requested_by})", markup=False
+        )
+        out.print(
+            f"  another administrator approves it with: oais deaccession approve {request.id}", markup=False
+        )
+
+
+@deaccession_app.command("approve")
+def deaccession_approve(
+    request_id: RequestIdArgument,
+    note: Annotated[str | None, typer.Option(help="A note kept with the approval.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Approve a request (an administrator other than the requester), then delete the AIP at once
+    unless retention holds it. Exit 5 if it could not be carried out (the approval stands)."""
+    with (
+        _handled(as_json),
+        _recorded("deaccession approve", target=request_id, arguments={"note": note}) as act,
+    ):
+        with _services() as services:
+            outcome = deaccession_service(services).approve(request_id, act.actor, note)
+        act.note(f"AIP {outcome.request.aip_id}: {outcome.state}")
+        if as_json:
+            _emit_json(_outcome_json(outcome))
+        else:
+            _print_outcome(outcome)
+        if outcome.state == "failed" or outcome.problems:
+            raise typer.Exit(EXIT_STORAGE)
+
+
+@deaccession_app.command("reject")
+def deaccession_reject(
+    request_id: RequestIdArgument,
+    note: Annotated[str, typer.Option(help="Why it is rejected.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Reject a request (an administrator other than the requester), saying why."""
+    with (
+        _handled(as_json),
+        _recorded("deaccession reject", target=request_id, arguments={"note": note}) as act,
+    ):
+        with _services() as services:
+            outcome = deaccession_service(services).reject(request_id, act.actor, note)
+        act.note(f"AIP {outcome.request.aip_id}: rejected")
+        if as_json:
+            _emit_json(_outcome_json(outcome))
+        else:
+            _print_outcome(outcome)
+
+
+@deaccession_app.command("run")
+def deaccession_run(as_json: JsonOption = False) -> None:
+    """Carry out the approved requests that are due (their retention ended). Exit 5 if one could not
+    be carried out."""
+    with _handled(as_json), _recorded("deaccession run") as act:
+        with _services() as services:
+            outcomes = deaccession_service(services).run_due(act.actor)
+        act.note(", ".join(f"{o.request.id}: {o.state}" for o in outcomes) or "nothing due")
+        if as_json:
+            _emit_json({"requests": [_outcome_json(o) for o in outcomes]})
+        else:
+            for outcome in outcomes:
+                _print_outcome(outcome)
+            if not outcomes:
+                out.print(
+                    "nothing due: no approved deaccession request is to be carried out now", markup=False
+                )
+        if any(o.state == "failed" or o.problems for o in outcomes):
+            raise typer.Exit(EXIT_STORAGE)
+
+
+@deaccession_app.command("list")
+def deaccession_list(
+    status: Annotated[RequestStatus | None, typer.Option(help="Only requests with this status.")] = None,
+    aip_id: Annotated[str | None, typer.Option("--aip", help="Only the requests of this AIP.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List deaccession requests, oldest first."""
+    with _handled(as_json):
+        with _services() as services:
+            found = deaccession_service(services).list_requests(status, aip_id)
+        if as_json:
+            _emit_json({"requests": [r.model_dump(mode="json") for r in found]})
+            return
+        for r in found:
+            out.print(r.line(), markup=False)
+            if r.detail and r.status is RequestStatus.APPROVED:
+                out.print(f"  {r.detail}", markup=False)
+        if not found:
+            out.print("no deaccession requests", markup=False)
+
+
+@deaccession_app.command("show")
+def deaccession_show(request_id: RequestIdArgument, as_json: JsonOption = False) -> None:
+    """Show one request: the AIP, the reason, who asked and decided, how it stands, its tombstone."""
+    with _handled(as_json):
+        with _services() as services:
+            request, tombstone = deaccession_service(services).show(request_id)
+        if as_json:
+            _emit_json(
+                {
+                    "request": request.model_dump(mode="json"),
+                    "tombstone": tombstone.model_dump(mode="json") if tombstone is not None else None,
+                }
+            )
+            return
+        _print_request(request, tombstone)
 
 
 @app.command()
@@ -1109,7 +1465,7 @@ def serve(
     from oais.entrypoints.http import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with _handled(False):
+    with _handled(False), _recorded("serve"):
         services = build(load_settings())
         try:
             # The application closes the services when the server stops: uvicorn then re-raises
@@ -1127,6 +1483,290 @@ def serve(
             access_log=False,  # oais.http logs every request with the token's name
             log_config=None,  # the logging configured above
         )
+
+
+def _report_day(value: str | None, option: str) -> date | None:
+    """A report period's day from the command line (YYYY-MM-DD), or exit 2 naming the option."""
+    if value is None:
+        return None
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a day (YYYY-MM-DD)", param_hint=option) from None
+
+
+def _report_period(start: str | None, end: str | None) -> Period:
+    first, last = _report_day(start, "--from"), _report_day(end, "--to")
+    if first is not None and last is not None and last < first:
+        raise typer.BadParameter(f"the period ends ({last}) before it starts ({first})", param_hint="--to")
+    return Period(start=first, end=last)
+
+
+@report_app.command("cts")
+def report_cts(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="The folder to write the report to (new, or empty).")
+    ],
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="First day of the period, YYYY-MM-DD (default: the first record)."),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="Last day of the period, YYYY-MM-DD, included (default: today)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """CoreTrustSeal evidence report: for each requirement software can support (R07-R11, R14, R16),
+    the figures, tables and plots that answer it, computed from the catalog, the storage locations and
+    their event logs.
+
+    Writes report.json (canonical JSON), report.json.sha256 and report.html (stating that digest) into
+    a new folder; the action log records the digest (see `oais report verify`). Exit code 4 if the
+    folder exists and is not empty (nothing is overwritten), 5 if it cannot be written.
+    """
+    from oais.adapters.report_html import HtmlReportRenderer
+    from oais.administration.reports import write_report
+    from oais.bootstrap import report_service
+
+    period = _report_period(start, end)
+    arguments: dict[str, ArgumentValue] = {
+        "out": str(out_dir),
+        "from": period.start.isoformat() if period.start else None,
+        "to": period.end.isoformat() if period.end else None,
+    }
+    with _handled(as_json), _recorded("report cts", target=str(out_dir), arguments=arguments) as act:
+        report = report_service(load_settings()).cts(period, exclude_action=act.id)
+        sha = write_report(report, out_dir, HtmlReportRenderer())
+        act.note(f"sha256 {sha}")
+        problems = sum(1 for s in report.sections for f in s.findings if f.level.value == "problem")
+        warnings = sum(1 for s in report.sections for f in s.findings if f.level.value == "warning")
+        if as_json:
+            _emit_json(
+                {
+                    "sha256": sha,
+                    "folder": str(out_dir),
+                    "files": ["report.json", "report.json.sha256", "report.html"],
+                    "period": period.model_dump(mode="json"),
+                    "generated": report.generated.isoformat(),
+                    "software": report.software,
+                    "sections": [
+                        {
+                            "key": s.key,
+                            "title": s.title,
+                            "findings": {
+                                level: sum(1 for f in s.findings if f.level.value == level)
+                                for level in ("ok", "warning", "problem")
+                            },
+                        }
+                        for s in report.sections
+                    ],
+                }
+            )
+            return
+        out.print(f"REPORT written to {out_dir}: report.html, report.json", markup=False)
+        out.print(f"  sha256 of report.json: {sha}", markup=False)
+        out.print(f"  findings: {problems} problems, {warnings} warnings", markup=False)
+
+
+@report_app.command("verify")
+def report_verify(
+    folder: Annotated[Path, typer.Argument(help="A report folder (report.json, report.json.sha256).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Check a report: the sha256 of report.json against report.json.sha256, and against the digests
+    the action log recorded for the reports this archive made.
+
+    Exit code 0 if both match; 1 if the report was edited or was not made by this archive.
+    """
+    from oais.administration.reports import verify_report
+    from oais.bootstrap import evidence_catalog
+
+    with _handled(as_json):
+        evidence = evidence_catalog(load_settings())
+        try:
+            check = verify_report(folder, evidence.report_actions)
+        finally:
+            evidence.dispose()
+        if as_json:
+            _emit_json(
+                {
+                    "ok": check.ok,
+                    "folder": check.folder,
+                    "sha256": check.digest,
+                    "stated": check.recorded,
+                    "made_by": [
+                        {"action_id": i, "started": s, "actor": a, "action": ac}
+                        for i, s, a, ac in check.made_by
+                    ],
+                    "problems": check.problems,
+                }
+            )
+        elif check.ok:
+            i, started, actor, action = check.made_by[0]
+            out.print(
+                f"OK: {folder}: report.json has sha256 {check.digest}, as stated and as recorded by "
+                f"'{action}' (action {i}, {started}, by {actor})",
+                markup=False,
+            )
+        else:
+            out.print(f"NOT VERIFIED: {folder}", markup=False)
+            for p in check.problems:
+                out.print(f"  {p}", markup=False)
+        if not check.ok:
+            raise typer.Exit(EXIT_REJECTED)
+
+
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", help="Also write report.json, report.json.sha256 and report.html into this new folder."
+    ),
+]
+
+
+def _write_report_files(report: Any, out_dir: Path | None, act: Act) -> str | None:
+    """Write the report folder if asked (``--out``) and record its digest; its sha256 or None."""
+    if out_dir is None:
+        return None
+    from oais.adapters.report_html import HtmlReportRenderer
+    from oais.administration.reports import write_report
+
+    sha = write_report(report, out_dir, HtmlReportRenderer())
+    act.note(f"sha256 {sha}")
+    return sha
+
+
+@report_app.command("ndsa")
+def report_ndsa(out_dir: OutOption = None, as_json: JsonOption = False) -> None:
+    """NDSA Levels of Digital Preservation (2019) self-assessment: every cell of the matrix (storage,
+    integrity, control, metadata, content; levels 1-4) judged from the configuration, the policies and
+    the catalog, with the evidence and what is missing for the next level.
+
+    Prints a summary (--json: the report as JSON); --out also writes the report folder. Exit code 4 if
+    that folder exists and is not empty (nothing is overwritten).
+    """
+    from oais.bootstrap import ndsa_service
+    from oais.domain.ndsa import LEVELS
+    from oais.domain.reports import canonical_json
+
+    with (
+        _handled(as_json),
+        _recorded(
+            "report ndsa",
+            target=str(out_dir) if out_dir else None,
+            arguments={"out": str(out_dir) if out_dir else None},
+        ) as act,
+    ):
+        report = ndsa_service(load_settings()).report()
+        sha = _write_report_files(report, out_dir, act)
+        if as_json:
+            sys.stdout.write(canonical_json(report).decode("utf-8"))
+            return
+        [levels] = report.sections[0].tables
+        out.print(
+            f"NDSA Levels of Digital Preservation: {report.archive}, {report.generated:%Y-%m-%d %H:%M} UTC",
+            markup=False,
+        )
+        for row in levels.rows:
+            area, level, *cells, missing = row
+            out.print(
+                f"  {area:<10} level {level}   "
+                + ", ".join(f"L{n} {c}" for n, c in zip(LEVELS, cells, strict=True)),
+                markup=False,
+            )
+            if missing:
+                out.print(f"    for level {int(str(level)) + 1}: {missing}", markup=False)
+        for finding in report.sections[0].findings:
+            if finding.level.value != "ok" and finding.text.startswith("Nothing is stored"):
+                out.print(f"  NOTE: {finding.text}", markup=False)
+        if sha:
+            out.print(f"REPORT written to {out_dir}: report.html, report.json (sha256 {sha})", markup=False)
+
+
+@report_app.command("audit")
+def report_audit(
+    start: Annotated[str, typer.Option("--from", help="First day of the period, YYYY-MM-DD (UTC).")],
+    end: Annotated[str, typer.Option("--to", help="Last day of the period, YYYY-MM-DD, included.")],
+    out_dir: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The auditor's view of a period: every fixity failure, repair, deletion and policy change, each
+    with who and when, the period's figures, and what was unresolved at its end.
+
+    Prints a summary (--json: the report as JSON); --out also writes the report folder. Exit code 2 if
+    a day is not YYYY-MM-DD or the period ends before it starts, 4 if the folder exists and is not
+    empty.
+    """
+    from oais.bootstrap import audit_report_service
+    from oais.domain.reports import canonical_json
+
+    period = _report_period(start, end)
+    assert period.start is not None and period.end is not None  # both options are required
+    arguments: dict[str, ArgumentValue] = {
+        "from": period.start.isoformat(),
+        "to": period.end.isoformat(),
+        "out": str(out_dir) if out_dir else None,
+    }
+    with (
+        _handled(as_json),
+        _recorded("report audit", target=str(out_dir) if out_dir else None, arguments=arguments) as act,
+    ):
+        report = audit_report_service(load_settings()).report(period.start, period.end, exclude_action=act.id)
+        sha = _write_report_files(report, out_dir, act)
+        if as_json:
+            sys.stdout.write(canonical_json(report).decode("utf-8"))
+            return
+        _print_audit_report(report)
+        if sha:
+            out.print(f"REPORT written to {out_dir}: report.html, report.json (sha256 {sha})", markup=False)
+
+
+def _print_audit_report(report: Any) -> None:
+    """The audit report for people: the figures, then one line per item (the tables' rows)."""
+    sections = {s.key: s for s in report.sections}
+    figures = {f.key: f.value for f in sections["summary"].figures}
+    out.print(f"AUDIT REPORT {report.period.start} to {report.period.end}: {report.archive}", markup=False)
+    out.print(
+        f"  fixity checks {figures['fixity_checks']} ({figures['fixity_checks_failed']} failed); "
+        f"objects found wrong {figures['failures']}; repairs {figures['repairs']}; open at the end "
+        f"{figures['unresolved_at_end']} ({figures['unrecoverable_at_end']} with no good copy)",
+        markup=False,
+    )
+    out.print(
+        f"  deaccession requests {figures['deaccession_requests']} "
+        f"({figures['deletions_executed']} carried out); policy changes {figures['policy_changes']} "
+        f"({figures['policy_same_version_changes']} without a new version); actions {figures['actions']}",
+        markup=False,
+    )
+
+    def rows(section: str, table: str) -> tuple[list[str], list[list[Any]], int]:
+        found = next(t for t in sections[section].tables if t.key == table)
+        return found.columns, found.rows, found.truncated
+
+    labels = (
+        ("fixity-failures", "failures", "FAILURE"),
+        ("fixity-failures", "failed-checks", "FAILED CHECK"),
+        ("repairs", "repairs", "REPAIR"),
+        ("deletions", "deletions", "DELETION"),
+        ("policy-changes", "changes", "POLICY"),
+        ("unresolved", "unresolved", "OPEN"),
+    )
+    for section, table, label in labels:
+        columns, lines, left_out = rows(section, table)
+        for line in lines:
+            shown = "; ".join(
+                f"{c.lower()}: {v}" for c, v in zip(columns, line, strict=True) if v not in (None, "")
+            )
+            out.print(f"{label} {shown}", markup=False)
+        if left_out:
+            out.print(f"{label} ... and {left_out} more (see --json or --out)", markup=False)
+    for section in report.sections:
+        for finding in section.findings:
+            if finding.level.value == "problem":
+                out.print(f"PROBLEM: {finding.text}", markup=False)
 
 
 def main() -> None:

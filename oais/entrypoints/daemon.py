@@ -36,9 +36,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from oais.adapters.catalog.engine import make_engine
 from oais.adapters.executors import open_executor, parallelism
+from oais.administration.deaccession import DeaccessionService
 from oais.archival_storage.audit import AuditReport, AuditService
-from oais.bootstrap import audit_service
+from oais.bootstrap import action_recorder, audit_service, deaccession_runner
 from oais.config import Settings
+from oais.data_management.actions import Act, ActionRecorder
+from oais.domain.actions import ActionOutcome, Actor, Basis, Channel
 from oais.domain.errors import ConfigError, OaisError
 
 log = logging.getLogger("oais.daemon")
@@ -82,6 +85,11 @@ class _Context:
     stopping: threading.Event
     #: Held while a tick runs.
     ticking: threading.Lock
+    #: Every tick is an action of the daemon in the action log (the evidence of a schedule kept).
+    recorder: ActionRecorder
+    actor: Actor
+    #: Approved deaccessions whose retention ended are carried out by the tick (None: not here).
+    deaccessions: DeaccessionService | None = None
 
 
 class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
@@ -127,6 +135,41 @@ def tick() -> None:
 
 
 def _tick(context: _Context) -> None:
+    try:
+        with context.recorder.recording(context.actor, Channel.DAEMON, "audit tick") as act:
+            _audit(context, act)
+    except OaisError as exc:
+        # The database or a location failed for the whole tick: the claims expire and the next
+        # tick carries on.
+        log.error("audit tick failed: %s", exc)
+    _deaccessions(context)
+
+
+def _deaccessions(context: _Context) -> None:
+    """Carry out the approved deaccessions that are due (an action of the daemon when any is)."""
+    if context.deaccessions is None:
+        return
+    try:
+        if not context.deaccessions.due():
+            return
+        with context.recorder.recording(context.actor, Channel.DAEMON, "deaccession run") as act:
+            outcomes = context.deaccessions.run_due(context.actor)
+            for o in outcomes:
+                log.info(
+                    "deaccession %s (AIP %s): %s %s",
+                    o.request.id,
+                    o.request.aip_id,
+                    o.state,
+                    o.request.detail,
+                )
+            act.note(", ".join(f"{o.request.id}: {o.state}" for o in outcomes))
+            if any(o.state == "failed" or o.problems for o in outcomes):
+                act.end(ActionOutcome.FAILED, "not every due deaccession could be carried out")
+    except OaisError as exc:
+        log.error("deaccession run failed: %s", exc)
+
+
+def _audit(context: _Context, act: Act) -> None:
     policy = context.service.policy
     executor = context.readers.executor
     try:
@@ -136,20 +179,24 @@ def _tick(context: _Context) -> None:
             parallelism(executor),
             limit_seconds=policy.tick_seconds,
         )
-    except OaisError as exc:
-        # The database or a location failed for the whole tick: the claims expire and the next
-        # tick carries on.
-        log.error("audit tick failed: %s", exc)
-        return
     except BrokenExecutor as exc:
         # What the tick had not recorded stays due (its claims are given back, or expire).
         if context.stopping.is_set():
             log.info("the tick was cut short: its worker processes were stopped with the daemon")
+            act.end(ActionOutcome.FAILED, "cut short: the daemon was stopped")
             return
         log.error("audit tick failed: its worker processes died (%s); starting new ones", exc)
+        act.end(ActionOutcome.FAILED, f"worker processes died: {exc}")
         context.readers.replace()
         return
     _log_report(report)
+    act.note(
+        f"{len(report.slices)} slices, {report.files} files, {report.bytes} bytes, "
+        f"{len(report.failed)} found wrong, {len(report.repaired)} repaired, "
+        f"{len(report.unrecoverable)} with no good copy left"
+    )
+    if report.unrecoverable or report.unaudited or (len(report.failed) > len(report.repaired)):
+        act.end(ActionOutcome.FAILED, "exceptions: see the findings (oais audit status)")
 
 
 def _log_report(report: AuditReport) -> None:
@@ -190,9 +237,10 @@ def run(
     stop = stop or threading.Event()
     with _stopped_by_signals(stop):
         service = audit_service(settings)
+        deaccessions = deaccession_runner(settings)
         readers = _Readers(executor_spec, workers)
         try:
-            _schedule(settings, service, readers, daemon_name, table, stop)
+            _schedule(settings, service, readers, daemon_name, table, stop, deaccessions)
         finally:
             _context = None
             readers.close()
@@ -224,6 +272,7 @@ def _schedule(
     daemon_name: str,
     table: str,
     stop: threading.Event,
+    deaccessions: DeaccessionService | None = None,
 ) -> None:
     """Tick on the stored schedule until ``stop`` is set, then wait for the tick under way."""
     global _context
@@ -232,7 +281,9 @@ def _schedule(
     # connections checked before use, so that a restarted server costs no failed poll).
     engine = make_engine(settings.database_url)
     try:
-        context = _context = _Context(service, readers, stop, threading.Lock())
+        actor = Actor(name=f"oais daemon {daemon_name}", basis=Basis.DAEMON)
+        recorder = action_recorder(settings)
+        context = _context = _Context(service, readers, stop, threading.Lock(), recorder, actor, deaccessions)
         scheduler = _Scheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=table)},
             executors={"default": SchedulerThreads(1)},

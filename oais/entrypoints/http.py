@@ -19,8 +19,8 @@ import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from contextlib import AbstractContextManager, asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,13 +35,18 @@ from starlette.requests import ClientDisconnect
 
 from oais import bootstrap
 from oais.access.dip import DipService
+from oais.administration.deaccession import DeaccessionOutcome
 from oais.bootstrap import Services
+from oais.data_management.actions import Act, ActionRecorder
 from oais.data_management.search import CatalogSearch
 from oais.domain.access_control import AccessLogEntry, Action, ApiToken, Scope
+from oais.domain.actions import Actor, ArgumentValue, Basis, Channel
+from oais.domain.deaccession import MAX_TEXT, DeaccessionRequest, RequestStatus, Tombstone, withdrawn_message
 from oais.domain.descriptive import AccessStatus, DescriptiveMetadata
 from oais.domain.dip import DipPurpose, DipRequest, Override, Portal
 from oais.domain.errors import (
     AccessDenied,
+    AipDeaccessioned,
     CatalogError,
     ConfigError,
     ConflictError,
@@ -62,6 +67,7 @@ log = logging.getLogger("oais.http")
 #: Errors of the one error tree and their HTTP status (the first that matches, in this order).
 STATUSES: list[tuple[type[OaisError], int]] = [
     (ValidationFailed, status.HTTP_422_UNPROCESSABLE_CONTENT),
+    (AipDeaccessioned, status.HTTP_410_GONE),
     (NotFound, status.HTTP_404_NOT_FOUND),
     (ConflictError, status.HTTP_409_CONFLICT),
     (AccessDenied, status.HTTP_403_FORBIDDEN),
@@ -259,6 +265,54 @@ class DipOut(_Out):
     download_url: str
 
 
+class DeaccessionOrder(BaseModel):
+    """Why an AIP should be deaccessioned."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str = Field(
+        min_length=1,
+        max_length=MAX_TEXT,
+        description="Why (kept in the request, the PREMIS deletion event and the tombstone).",
+    )
+
+
+class ApprovalOrder(BaseModel):
+    """An approval, with a note if wished."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    note: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+
+
+class RejectionOrder(BaseModel):
+    """A rejection says why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    note: str = Field(min_length=1, max_length=MAX_TEXT)
+
+
+class DeaccessionOut(_Out):
+    """A deaccession request, and its AIP's tombstone once carried out."""
+
+    request: DeaccessionRequest
+    tombstone: Tombstone | None
+
+
+class DeaccessionsOut(_Out):
+    """Deaccession requests, oldest first."""
+
+    requests: list[DeaccessionRequest]
+
+
+class Gone(_Out):
+    """The AIP was deaccessioned: its objects are deleted, its tombstone stands."""
+
+    detail: str
+    deaccession: DeaccessionOut
+
+
 class _DipRecord(BaseModel):
     """What the spool keeps beside each DIP: who asked for it, and which file it is."""
 
@@ -278,6 +332,7 @@ def _problem(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The token's role may not do this.",
         404: "No such AIP, version or DIP (or not one this token may see).",
         409: "The request contradicts what the archive holds.",
+        410: "The AIP was deaccessioned (the answer says when, why and on whose decision).",
         415: "The body is not a .zip, .tar or .tar.gz SIP.",
         503: "Storage, the catalog or a tool failed; try again later.",
     }
@@ -407,14 +462,24 @@ AipId = Annotated[str, PathParam(description="The AIP id.")]
 class _Api:
     """What the endpoints share: the services, search, the DIP spool."""
 
-    def __init__(self, services: Services, search: CatalogSearch, spool: Path) -> None:
+    def __init__(
+        self, services: Services, search: CatalogSearch, spool: Path, recorder: ActionRecorder
+    ) -> None:
         self.services = services
         self.search = search
         self.spool = spool
+        self.recorder = recorder
         # One ingest at a time per process: an ingest already spreads its work over every core.
         self.ingest_lock = threading.Lock()
         self._dips: DipService | None = None
         self._dips_lock = threading.Lock()
+
+    def recording(
+        self, token: ApiToken, action: str, target: str | None, arguments: Mapping[str, ArgumentValue]
+    ) -> AbstractContextManager[Act]:
+        """Record a state-changing request in the action log, under the token's name and role."""
+        actor = Actor(name=token.name, basis=Basis.TOKEN, role=token.role)
+        return self.recorder.recording(actor, Channel.API, action, target, arguments)
 
     def dip_service(self) -> DipService:
         """The DIP service, built on first use (its policies are read then)."""
@@ -585,6 +650,7 @@ def create_app(
         services,
         CatalogSearch(search_adapter),
         spool or settings.home / "dips",
+        bootstrap.action_recorder(settings),
     )
 
     @asynccontextmanager
@@ -662,7 +728,17 @@ def create_app(
         )
         return api.search.search(query, token)
 
-    @app.get("/aips/{aip_id}", tags=["catalog"], responses=_problem(401, 403, 404, 503))
+    @app.get(
+        "/aips/{aip_id}",
+        tags=["catalog"],
+        responses={
+            410: {
+                "model": Gone,
+                "description": "The AIP was deaccessioned (the answer holds its tombstone).",
+            },
+            **_problem(401, 403, 404, 503),
+        },
+    )
     def read_aip(
         token: Token,
         aip_id: AipId,
@@ -672,7 +748,15 @@ def create_app(
         descriptive metadata."""
         if not token.may(Action.READ):
             raise _forbidden(f"a {token.role.value} token may not read AIPs")
-        return _aip_out(*api.visible_record(aip_id, version, token))
+        record, newest = api.visible_record(aip_id, version, token)
+        withdrawal = api.services.storage.withdrawal(aip_id)
+        if withdrawal is not None:
+            gone = Gone(
+                detail=withdrawn_message(aip_id, *withdrawal),
+                deaccession=DeaccessionOut(request=withdrawal[0], tombstone=withdrawal[1]),
+            )
+            return JSONResponse(gone.model_dump(mode="json"), status_code=status.HTTP_410_GONE)  # type: ignore[return-value]
+        return _aip_out(record, newest)
 
     @app.get("/aips/{aip_id}/events", tags=["catalog"], responses=_problem(401, 403, 404, 503))
     def read_events(
@@ -754,10 +838,15 @@ def create_app(
             await _receive_body(request, upload)
 
             def ingest() -> Any:
-                with api.ingest_lock:
-                    return api.services.ingest.ingest(
+                arguments: dict[str, ArgumentValue] = {"producer": producer, "title": title}
+                with api.ingest_lock, api.recording(token, "ingest", None, arguments) as act:
+                    result = api.services.ingest.ingest(
                         upload, producer=producer, title=title, aip_id=None, metadata=described
                     )
+                    act.note(
+                        f"{result.status}: version {result.version}, {result.files} files", result.aip_id
+                    )
+                    return result
 
             try:
                 result = await run_in_threadpool(ingest)
@@ -800,22 +889,31 @@ def create_app(
             raise _not_found(aip_id)
         api.spool.mkdir(parents=True, exist_ok=True)
         target = f"{uuid.uuid4().hex}.zip"
-        result = api.dip_service().generate(
-            DipRequest(
-                aip_id=aip_id,
-                version=order.version,
-                files=order.files,
-                purpose=order.purpose,
-                portal=order.portal,
-                requester=token.name,
-                override=(
-                    Override(by=token.name, reason=order.override_reason)
-                    if order.override_reason is not None
-                    else None
+        arguments: dict[str, ArgumentValue] = {
+            "version": order.version,
+            "files": order.files,
+            "purpose": order.purpose.value,
+            "portal": order.portal.value if order.portal else None,
+            "override_reason": order.override_reason,
+        }
+        with api.recording(token, "dip", aip_id, arguments) as act:
+            result = api.dip_service().generate(
+                DipRequest(
+                    aip_id=aip_id,
+                    version=order.version,
+                    files=order.files,
+                    purpose=order.purpose,
+                    portal=order.portal,
+                    requester=token.name,
+                    override=(
+                        Override(by=token.name, reason=order.override_reason)
+                        if order.override_reason is not None
+                        else None
+                    ),
                 ),
-            ),
-            bootstrap.dip_sink(str(api.spool / target), api.services.settings),
-        )
+                bootstrap.dip_sink(str(api.spool / target), api.services.settings),
+            )
+            act.note(f"DIP {result.dip_id}, event {result.event}")
         record = _DipRecord(
             dip_id=result.dip_id,
             requester=token.name,
@@ -866,7 +964,84 @@ def create_app(
             path, media_type="application/zip", filename=f"dip-{record.aip_id}-v{record.version}.zip"
         )
 
+    _deaccession_routes(app, api)
     return app
+
+
+RequestId = Annotated[str, PathParam(description="The deaccession request id (dea-...).")]
+
+
+def _deaccession_routes(app: FastAPI, api: _Api) -> None:
+    """Deaccession: an admin token asks, another admin token approves or rejects (never the same
+    name); auditors read. There is no DELETE on any path: deleting is what an approval does."""
+    service = bootstrap.deaccession_service(api.services)
+
+    def require(token: ApiToken, action: Action, doing: str) -> None:
+        if not token.may(action):
+            raise _forbidden(f"a {token.role.value} token may not {doing}")
+
+    @app.post(
+        "/aips/{aip_id}/deaccession",
+        tags=["administration"],
+        status_code=status.HTTP_201_CREATED,
+        responses=_problem(401, 403, 404, 409, 503),
+    )
+    def request_deaccession(token: Token, aip_id: AipId, order: DeaccessionOrder) -> DeaccessionRequest:
+        """Ask for the deaccession of an AIP (admin tokens). Nothing is deleted until an admin token
+        of another name approves it."""
+        require(token, Action.REQUEST_DEACCESSION, "ask for a deaccession")
+        with api.recording(token, "deaccession request", aip_id, {"reason": order.reason}) as act:
+            request = service.request(aip_id, order.reason, act.actor)
+            act.note(f"request {request.id}")
+        return request
+
+    @app.post(
+        "/deaccessions/{request_id}/approve",
+        tags=["administration"],
+        responses=_problem(401, 403, 404, 409, 503),
+    )
+    def approve_deaccession(
+        token: Token, request_id: RequestId, order: ApprovalOrder | None = None
+    ) -> DeaccessionOutcome:
+        """Approve a request (an admin token other than the requester's), then delete the AIP at
+        once unless retention holds it: ``state`` says ``executed``, ``waiting`` (with the date in
+        the request's ``retry_after``) or ``failed`` (the approval stands; it is tried again)."""
+        require(token, Action.DECIDE_DEACCESSION, "decide on a deaccession")
+        note = order.note if order is not None else None
+        with api.recording(token, "deaccession approve", request_id, {"note": note}) as act:
+            outcome = service.approve(request_id, act.actor, note)
+            act.note(f"AIP {outcome.request.aip_id}: {outcome.state}")
+        return outcome
+
+    @app.post(
+        "/deaccessions/{request_id}/reject",
+        tags=["administration"],
+        responses=_problem(401, 403, 404, 409, 503),
+    )
+    def reject_deaccession(token: Token, request_id: RequestId, order: RejectionOrder) -> DeaccessionOutcome:
+        """Reject a request (an admin token other than the requester's), saying why."""
+        require(token, Action.DECIDE_DEACCESSION, "decide on a deaccession")
+        with api.recording(token, "deaccession reject", request_id, {"note": order.note}) as act:
+            outcome = service.reject(request_id, act.actor, order.note)
+            act.note(f"AIP {outcome.request.aip_id}: rejected")
+        return outcome
+
+    @app.get("/deaccessions", tags=["administration"], responses=_problem(401, 403, 503))
+    def list_deaccessions(
+        token: Token,
+        status_: Annotated[RequestStatus | None, Query(alias="status")] = None,
+        aip_id: Annotated[str | None, Query(description="Only the requests of this AIP.")] = None,
+    ) -> DeaccessionsOut:
+        """Deaccession requests, oldest first (admin and auditor tokens)."""
+        require(token, Action.READ_DEACCESSIONS, "read deaccession requests")
+        return DeaccessionsOut(requests=service.list_requests(status_, aip_id))
+
+    @app.get("/deaccessions/{request_id}", tags=["administration"], responses=_problem(401, 403, 404, 503))
+    def read_deaccession(token: Token, request_id: RequestId) -> DeaccessionOut:
+        """One request, and its AIP's tombstone once carried out (admin and auditor tokens)."""
+        require(token, Action.READ_DEACCESSIONS, "read deaccession requests")
+        request, tombstone = service.show(request_id)
+        return DeaccessionOut(request=request, tombstone=tombstone)
 
 
 def factory() -> FastAPI:

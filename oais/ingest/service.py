@@ -35,6 +35,7 @@ from oais.archival_storage.bag_writing import write_version_bag
 from oais.archival_storage.layout import version_prefix
 from oais.archival_storage.service import ArchivalStorage
 from oais.domain.bag import BagStructure
+from oais.domain.deaccession import withdrawn_message
 from oais.domain.descriptive import DescriptiveMetadata, label_problem, metadata_from_json, recordable
 from oais.domain.errors import SipRejected, StorageError, ToolError
 from oais.domain.fixity import DigestAlgorithm
@@ -520,6 +521,27 @@ class IngestService:
                     found.append(i)
         return found
 
+    def _refuse_deaccessioned(self, aip_id: str, path: Path) -> None:
+        """A SIP whose AIP id is a deaccessioned AIP's is refused: the id stays with its tombstone.
+
+        Raises:
+            SipRejected: AIP-E003, naming the AIP, the request and the reason.
+        """
+        found = self._storage.withdrawal(aip_id)
+        if found is not None:
+            why = withdrawn_message(aip_id, *found)
+            raise SipRejected(
+                f"{path}: AIP {aip_id} was deaccessioned",
+                [
+                    issue(
+                        "AIP-E003",
+                        str(path),
+                        f"{why}; its id stays with its tombstone (to archive this content again, ingest "
+                        "it with --id and a new id)",
+                    )
+                ],
+            )
+
     def _already_held(
         self,
         fingerprint: str,
@@ -532,6 +554,10 @@ class IngestService:
         """Settle a SIP whose content or id the archive already holds; None if it is new."""
         with self._catalog() as uow:
             same_content = uow.aips.find_by_fingerprint(fingerprint)
+            if same_content is not None and requested_id in (None, same_content.aip_id):
+                self._refuse_deaccessioned(same_content.aip_id, path)
+            elif same_content is not None and self._storage.withdrawal(same_content.aip_id) is not None:
+                same_content = None  # deaccessioned content archived again, as a new AIP (--id)
             if same_content is not None:
                 if requested_id is not None and requested_id != same_content.aip_id:
                     raise SipRejected(
@@ -550,6 +576,7 @@ class IngestService:
             target_id = requested_id or str(uuid.uuid5(AIP_NAMESPACE, fingerprint))
             existing = uow.aips.get(target_id)
             if existing is not None:
+                self._refuse_deaccessioned(target_id, path)
                 raise SipRejected(
                     f"{path}: AIP {target_id} already exists",
                     [

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 from oais.archival_storage.bag_writing import write_version_bag
 from oais.archival_storage.layout import Fetched, version_prefix
 from oais.archival_storage.service import ArchivalStorage
-from oais.domain.errors import NotFound, PlanInvalid, StorageError, ToolError
+from oais.domain.errors import AipDeaccessioned, NotFound, PlanInvalid, StorageError, ToolError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.formats import FormatPolicy, Rule
 from oais.domain.issues import Issue, issue
@@ -401,6 +401,10 @@ class MigrationService:
             record = uow.aips.get(aip_id)
         if record is None or record.version.version != newest:
             raise _Refused(f"AIP {aip_id}: its newest version changed while the plan was applied; plan again")
+        try:
+            self._storage.require_kept(aip_id)
+        except AipDeaccessioned as exc:
+            raise _Refused(str(exc)) from exc
         version = newest + 1
         if self._storage.holders(aip_id, version):
             raise _Refused(

@@ -4,6 +4,7 @@ catalog database restarted under it; every copy ends up verified and every audit
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import shutil
@@ -165,6 +166,14 @@ def test_a_daemon_killed_mid_tick_resumes_its_schedule_and_records_each_audit_on
         assert 'Added job "fixity audit tick"' not in second.output(), second.output()[-6000:]
         _recorded_once(archive, aip)
         _ends_cleanly(second)
+        # Each daemon and each of its ticks is in the action log, under the daemon's name; the
+        # killed daemon's tick never ended (no outcome), which is how a crash shows.
+        runs = archive.query("SELECT action, actor, channel, outcome, detail FROM action_log ORDER BY id")
+        assert [r[:3] for r in runs if r[0] == "daemon"] == [("daemon", getpass.getuser(), "cli")] * 2
+        ticks = [r for r in runs if r[0] == "audit tick"]
+        assert {(r[1], r[2]) for r in ticks} == {(f"oais daemon {NAME}", "daemon")}
+        assert ticks[0][3] is None
+        assert any(r[3] == "ok" and "found wrong" in r[4] for r in ticks[1:]), ticks
     finally:
         first.cleanup()
         if second is not None:

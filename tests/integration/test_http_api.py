@@ -231,6 +231,29 @@ CASES = {
     "download a missing DIP": Case(
         "GET", "/dips/urn:uuid:nothing", {"producer": 404, "auditor": 404, "admin": 404}
     ),
+    # Deaccession: requests and decisions are the admins' (the workflow is in tests/e2e), reading
+    # them the auditors' too; a producer is told nothing.
+    "ask for the deaccession of a missing AIP": Case(
+        "POST",
+        "/aips/no-such-aip/deaccession",
+        {"producer": 403, "auditor": 403, "admin": 404},
+        body="reason",
+    ),
+    "approve a missing deaccession request": Case(
+        "POST", "/deaccessions/dea-000000000000/approve", {"producer": 403, "auditor": 403, "admin": 404}
+    ),
+    "reject a missing deaccession request": Case(
+        "POST",
+        "/deaccessions/dea-000000000000/reject",
+        {"producer": 403, "auditor": 403, "admin": 404},
+        body="note",
+    ),
+    "list deaccession requests": Case(
+        "GET", "/deaccessions", {"producer": 403, "auditor": 200, "admin": 200}
+    ),
+    "read a missing deaccession request": Case(
+        "GET", "/deaccessions/dea-000000000000", {"producer": 403, "auditor": 404, "admin": 404}
+    ),
 }
 
 
@@ -246,6 +269,8 @@ def _send(api: Archive, case: Case, who: str) -> httpx.Response:
         return api.client.post(
             f"{path}?title=From the matrix&{query}", content=api.new_sip(), headers={**ZIP, **api.auth(who)}
         )
+    if case.body in ("reason", "note"):
+        return api.client.post(path, json={case.body: "from the matrix"}, headers=api.auth(who))
     if case.body is not None:
         order: dict[str, Any] = {"purpose": "original"}
         if case.body == "override":
@@ -292,6 +317,17 @@ def test_the_matrix_tested_is_the_permission_matrix() -> None:
     assert {r: PERMISSIONS[r][Action.OVERRIDE] for r in Role} == {
         Role.PRODUCER: Scope.NONE,
         Role.AUDITOR: Scope.NONE,
+        Role.ADMIN: Scope.ALL,
+    }
+    for action in (Action.REQUEST_DEACCESSION, Action.DECIDE_DEACCESSION):
+        assert {r: PERMISSIONS[r][action] for r in Role} == {
+            Role.PRODUCER: Scope.NONE,
+            Role.AUDITOR: Scope.NONE,
+            Role.ADMIN: Scope.ALL,
+        }
+    assert {r: PERMISSIONS[r][Action.READ_DEACCESSIONS] for r in Role} == {
+        Role.PRODUCER: Scope.NONE,
+        Role.AUDITOR: Scope.ALL,
         Role.ADMIN: Scope.ALL,
     }
     assert {r: PERMISSIONS[r][Action.DOWNLOAD_DIP] for r in Role} == {

@@ -41,6 +41,11 @@ OPERATIONS = [
     ("POST", "/sips"),
     ("POST", "/aips/{aip_id}/dips"),
     ("GET", "/dips/{dip_id}"),
+    ("POST", "/aips/{aip_id}/deaccession"),
+    ("POST", "/deaccessions/{request_id}/approve"),
+    ("POST", "/deaccessions/{request_id}/reject"),
+    ("GET", "/deaccessions"),
+    ("GET", "/deaccessions/{request_id}"),
 ]
 
 

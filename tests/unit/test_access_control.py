@@ -80,6 +80,9 @@ def test_the_documented_role_table_is_the_permission_matrix() -> None:
         "request a DIP": Action.REQUEST_DIP,
         "override an embargo or restriction": Action.OVERRIDE,
         "download a DIP": Action.DOWNLOAD_DIP,
+        "request a deaccession": Action.REQUEST_DEACCESSION,
+        "approve or reject a deaccession": Action.DECIDE_DEACCESSION,
+        "read deaccession requests": Action.READ_DEACCESSIONS,
     }
     documented: dict[Action, list[str]] = {}
     for row in rows:

@@ -19,7 +19,7 @@ from oais.domain.premis import AgentLink, AgentRole, Event, EventType, Outcome
 def test_every_code_is_stable_shaped_and_explained() -> None:
     for code, (severity, meaning) in CODES.items():
         prefix, number = code.split("-")
-        assert prefix in {"SIP", "BAG", "FMT", "AIP", "PLAN", "META"}
+        assert prefix in {"SIP", "BAG", "FMT", "AIP", "PLAN", "META", "DEA"}
         assert number[0] == ("E" if severity is Severity.ERROR else "W")
         assert len(number) == 4 and number[1:].isdigit()
         assert meaning.strip()

@@ -41,6 +41,20 @@ def require_prefix(location: str, prefix: str, *, whole_segments: bool) -> None:
         raise StorageError(f"location '{location}': {prefix!r}: {problem}")
 
 
+def require_deletion_prefix(location: str, prefix: str) -> None:
+    """Refuse a prefix that cannot name what a deletion removes: it must be whole path segments and
+    not empty (nothing deletes a whole location).
+
+    Raises:
+        StorageError: ``location 'NAME': 'prefix': <problem>``.
+    """
+    require_prefix(location, prefix, whole_segments=True)
+    if not prefix:
+        raise StorageError(
+            f"location '{location}': {prefix!r}: a deletion needs a prefix, not the whole location"
+        )
+
+
 def require_unique_keys(location: str, items: Iterable[WriteItem]) -> None:
     """Refuse a write that names a key more than once.
 

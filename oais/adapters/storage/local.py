@@ -15,7 +15,9 @@ Key ``a/b/c`` is the file ``<root>/a/b/c``. Writing an object takes three steps:
    ``fsync`` per file and directory is what makes a 100,000-file AIP affordable.
 
 Published files are read-only (mode 0444). A file system has no Object Lock: retention is ignored and
-:meth:`LocalObjectStore.describe` says so. Nor does it keep object metadata: ``head`` and ``list`` give no
+:meth:`LocalObjectStore.describe` says so; a deaccession (:meth:`LocalObjectStore.delete_prefix`)
+removes the files under the AIP's directory, then the emptied directories, and flushes the file
+system. Nor does it keep object metadata: ``head`` and ``list`` give no
 sha256, and whether an object already holds the right content is decided by reading it.
 
 Because a hard-linked object shares its inode with the source file, a source must be a file nobody
@@ -30,7 +32,7 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -42,6 +44,7 @@ from oais.adapters.local_store import make_durable, write_all
 from oais.adapters.storage._common import (
     SerialisedProgress,
     bounded,
+    require_deletion_prefix,
     require_key,
     require_prefix,
     require_unique_keys,
@@ -50,6 +53,8 @@ from oais.domain.errors import ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
     INCOMING,
+    DeletionPlan,
+    DeletionReport,
     Hashed,
     LocationInfo,
     LocationKind,
@@ -57,6 +62,7 @@ from oais.domain.storage import (
     ReadItem,
     ReadResult,
     Retention,
+    StoredVersion,
     WriteItem,
     WriteOutcome,
     WriteResult,
@@ -820,3 +826,113 @@ class LocalObjectStore:
     def _holds_objects(self, directory: Path) -> bool:
         """True if some file lies below ``directory`` (an object store has no empty directories)."""
         return any(files for _, _, files in os.walk(directory))
+
+    # --- deletion (the approved deaccession workflow only) ------------------------------------------
+
+    def plan_deletion(
+        self, prefix: str, now: datetime, bypass_governance: bool = False, keep: Collection[str] = ()
+    ) -> DeletionPlan:
+        """Every entry under ``prefix`` that is not a directory (files, and anything else found
+        there: a symlink or a FIFO is deleted too), with its size, but those of ``keep``; a file
+        system locks nothing.
+
+        Raises:
+            StorageError: the prefix or a key to keep is invalid, or a directory under it cannot be
+                listed.
+        """
+        require_deletion_prefix(self._name, prefix)
+        for key in keep:
+            require_key(self._name, key)
+        return DeletionPlan(
+            location=self._name,
+            prefix=prefix,
+            now=now,
+            bypass_governance=bypass_governance,
+            versions=tuple(
+                StoredVersion(key=key, size=size)
+                for key, size in self._entries_below(prefix)
+                if key not in keep
+            ),
+        )
+
+    def delete_prefix(
+        self, prefix: str, now: datetime, bypass_governance: bool = False, keep: Collection[str] = ()
+    ) -> DeletionReport:
+        """Remove every entry under ``prefix`` but those of ``keep``, then its emptied directories,
+        then flush the file system (one ``syncfs``), and check that nothing else is left.
+
+        Raises:
+            StorageError: the prefix is invalid, or an entry cannot be removed, or something is left
+                (naming how many entries were removed and what is left).
+        """
+        plan = self.plan_deletion(prefix, now, bypass_governance, keep)
+        deleted: list[StoredVersion] = []
+        for version in plan.versions:
+            try:
+                os.unlink(self._root / version.key)
+            except FileNotFoundError:
+                continue  # removed meanwhile: not ours to report
+            except OSError as exc:
+                raise StorageError(
+                    f"location '{self._name}': deleting {prefix}: {version.key}: {exc.strerror}; "
+                    f"{len(deleted)} of {len(plan.versions)} objects deleted, the others are left"
+                ) from exc
+            deleted.append(version)
+        self._remove_directories(prefix, keep)
+        make_durable(self._root)
+        left = [(key, size) for key, size in self._entries_below(prefix) if key not in keep]
+        if left:
+            raise StorageError(
+                f"location '{self._name}': deleting {prefix}: {len(left)} objects are still there after "
+                f"{len(deleted)} were deleted, first {left[0][0]}"
+            )
+        return DeletionReport(location=self._name, prefix=prefix, deleted=tuple(deleted))
+
+    def _entries_below(self, prefix: str) -> builtins.list[tuple[str, int]]:
+        """(key, size) of every non-directory entry under ``prefix``, in key order."""
+        top = self._root / prefix.rstrip("/")
+        found: list[tuple[str, int]] = []
+        try:
+            st = os.lstat(top)
+        except (FileNotFoundError, NotADirectoryError):
+            return found
+        except OSError as exc:
+            raise StorageError(f"location '{self._name}': cannot look at {prefix}: {exc.strerror}") from exc
+        if not stat.S_ISDIR(st.st_mode):
+            raise StorageError(f"location '{self._name}': {prefix} is not a directory")
+        stack = [(top, prefix)]
+        while stack:
+            directory, keys = stack.pop()
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append((Path(entry.path), f"{keys}{entry.name}/"))
+                        else:
+                            found.append((keys + entry.name, entry.stat(follow_symlinks=False).st_size))
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StorageError(f"location '{self._name}': cannot list {keys}: {exc.strerror}") from exc
+        return sorted(found)
+
+    def _remove_directories(self, prefix: str, keep: Collection[str] = ()) -> None:
+        """Remove the directories under ``prefix`` and the prefix's own, deepest first, but those
+        holding a kept key."""
+        top = self._root / prefix.rstrip("/")
+        holding = {self._root / key.rpartition("/")[0] for key in keep}
+        holding |= {parent for directory in holding for parent in directory.parents}
+        directories: list[Path] = []
+        for dirpath, _dirnames, _files in os.walk(top):
+            if Path(dirpath) not in holding:
+                directories.append(Path(dirpath))
+        for directory in sorted(directories, key=lambda d: len(d.parts), reverse=True):
+            try:
+                os.rmdir(directory)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StorageError(
+                    f"location '{self._name}': deleting {prefix}: cannot remove the directory "
+                    f"{directory.relative_to(self._root)}/: {exc.strerror}"
+                ) from exc

@@ -4,24 +4,36 @@ It passes the same contract tests as the local and S3 locations: write-once keys
 bytes, ConflictError for others unless ``replace``, FixityMismatch (and nothing kept) when the bytes do
 not have the item's sha256, "missing" in read results, keys in key order. Like an S3 bucket, it keeps
 the sha256 an object was written with as metadata, and, if made with ``object_lock``, records the
-retention asked for. :meth:`InMemoryObjectStore.tamper` and :meth:`InMemoryObjectStore.remove` act
-behind the port's back, to test how services notice damage.
+retention asked for. Made so, it also keeps versions as a versioned bucket does: a replaced object's
+old version stays (with its retention), and a deaccession (:meth:`InMemoryObjectStore.delete_prefix`)
+must delete every version, refusing versions under a legal hold or retained (COMPLIANCE, or GOVERNANCE
+without the bypass). :meth:`InMemoryObjectStore.tamper`, :meth:`InMemoryObjectStore.remove`,
+:meth:`InMemoryObjectStore.plain_delete` and :meth:`InMemoryObjectStore.hold` act behind the port's
+back, to test how services notice damage and what protects objects.
 """
 
 from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from oais.adapters.hashing import digest_bytes, new_hasher
-from oais.adapters.storage._common import require_key, require_prefix, require_unique_keys
+from oais.adapters.storage._common import (
+    require_deletion_prefix,
+    require_key,
+    require_prefix,
+    require_unique_keys,
+)
 from oais.domain.errors import ConflictError, NotFound, StorageError
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
+    DeletionPlan,
+    DeletionReport,
     Hashed,
     LocationInfo,
     LocationKind,
@@ -30,6 +42,7 @@ from oais.domain.storage import (
     ReadResult,
     Retention,
     RetentionMode,
+    StoredVersion,
     WriteItem,
     WriteOutcome,
     WriteResult,
@@ -43,6 +56,20 @@ class _Object:
     modified: datetime
     retain_until: datetime | None = None
     retention_mode: RetentionMode | None = None
+    version_id: str | None = None  # on a store that keeps versions
+    legal_hold: bool = False
+    delete_marker: bool = False
+
+    def stored(self, key: str) -> StoredVersion:
+        return StoredVersion(
+            key=key,
+            version_id=self.version_id,
+            size=len(self.data),
+            delete_marker=self.delete_marker,
+            retention_mode=self.retention_mode,
+            retain_until=self.retain_until,
+            legal_hold=self.legal_hold,
+        )
 
     def info(self, key: str) -> ObjectInfo:
         return ObjectInfo(
@@ -66,6 +93,8 @@ class InMemoryObjectStore:
         self._name = name
         self._object_lock = object_lock
         self._objects: dict[str, _Object] = {}
+        #: Older versions and delete markers, oldest first (only on a store that keeps versions).
+        self._history: dict[str, builtins.list[_Object]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -156,6 +185,7 @@ class InMemoryObjectStore:
             modified=now,
             retain_until=lock.until(now) if lock is not None else None,
             retention_mode=lock.mode if lock is not None else None,
+            version_id=uuid.uuid4().hex if self._object_lock else None,
         )
         with self._lock:
             current = self._objects.get(item.key)
@@ -165,6 +195,8 @@ class InMemoryObjectStore:
                     return WriteResult(key=item.key, outcome=WriteOutcome.PRESENT, verified=True)
                 if not item.replace:
                     raise ConflictError(f"{self._where(item.key)}: the location holds other content")
+            if current is not None and self._object_lock:
+                self._history.setdefault(item.key, []).append(current)  # a new version, the old one kept
             self._objects[item.key] = stored
         # Like S3: the bytes were hashed on their way in, so a read-back is what proves the copy.
         return WriteResult(key=item.key, outcome=WriteOutcome.WRITTEN)
@@ -324,6 +356,104 @@ class InMemoryObjectStore:
         """Every key held, in key order."""
         with self._lock:
             return sorted(self._objects)
+
+    def plain_delete(self, key: str) -> None:
+        """What a plain S3 DELETE does: on a store that keeps versions, the object's version stays and
+        a delete marker hides it (nothing is deleted); otherwise the object goes.
+
+        Raises:
+            NotFound: if there is no such object.
+        """
+        with self._lock:
+            current = self._objects.pop(key, None)
+            if current is None:
+                raise NotFound(f"{self._where(key)}: no such object")
+            if self._object_lock:
+                marker = _Object(
+                    data=b"",
+                    sha256="",
+                    modified=current.modified,
+                    version_id=uuid.uuid4().hex,
+                    delete_marker=True,
+                )
+                self._history.setdefault(key, []).extend([current, marker])
+
+    def hold(self, key: str, on: bool = True) -> None:
+        """Put the object's current version under a legal hold (or lift it), as S3 Object Lock does.
+
+        Raises:
+            NotFound: if there is no such object.
+            StorageError: the store does not imitate Object Lock.
+        """
+        if not self._object_lock:
+            raise StorageError(f"{self._where(key)}: legal holds need Object Lock")
+        with self._lock:
+            stored = self._objects.get(key)
+            if stored is None:
+                raise NotFound(f"{self._where(key)}: no such object")
+            self._objects[key] = replace(stored, legal_hold=on)
+
+    def versions(self) -> builtins.list[StoredVersion]:
+        """Every version held (current ones and older ones), in key order."""
+        with self._lock:
+            return sorted(self._all_versions(""), key=lambda v: v.key)
+
+    # --- deletion (the approved deaccession workflow only) ------------------------------------------
+
+    def _all_versions(self, prefix: str, keep: Collection[str] = ()) -> builtins.list[StoredVersion]:
+        out = []
+        for key, older in self._history.items():
+            if key.startswith(prefix) and key not in keep:
+                out += [o.stored(key) for o in older]
+        out += [o.stored(k) for k, o in self._objects.items() if k.startswith(prefix) and k not in keep]
+        return out
+
+    def plan_deletion(
+        self, prefix: str, now: datetime, bypass_governance: bool = False, keep: Collection[str] = ()
+    ) -> DeletionPlan:
+        """Every version under ``prefix`` but those of ``keep`` (older ones and delete markers too)
+        with its retention and legal hold; nothing is deleted.
+
+        Raises:
+            StorageError: if the prefix is empty or does not end with '/', or a key to keep is invalid.
+        """
+        require_deletion_prefix(self._name, prefix)
+        for key in keep:
+            require_key(self._name, key)
+        with self._lock:
+            versions = sorted(self._all_versions(prefix, keep), key=lambda v: (v.key, v.delete_marker))
+        return DeletionPlan(
+            location=self._name,
+            prefix=prefix,
+            now=now,
+            bypass_governance=bypass_governance,
+            versions=tuple(versions),
+        )
+
+    def delete_prefix(
+        self, prefix: str, now: datetime, bypass_governance: bool = False, keep: Collection[str] = ()
+    ) -> DeletionReport:
+        """Delete every version under ``prefix`` but those of ``keep`` if none is blocked; otherwise
+        delete nothing.
+
+        Raises:
+            StorageError: if the prefix is empty or does not end with '/', or a key to keep is invalid.
+        """
+        require_deletion_prefix(self._name, prefix)
+        for key in keep:
+            require_key(self._name, key)
+        with self._lock:
+            versions = self._all_versions(prefix, keep)
+            blocked = [v for v in versions if v.blocked(now, bypass_governance)]
+            if blocked:
+                return DeletionReport(location=self._name, prefix=prefix, blocked=tuple(blocked))
+            for key in [k for k in self._objects if k.startswith(prefix) and k not in keep]:
+                del self._objects[key]
+            for key in [k for k in self._history if k.startswith(prefix) and k not in keep]:
+                del self._history[key]
+        return DeletionReport(
+            location=self._name, prefix=prefix, deleted=tuple(sorted(versions, key=lambda v: v.key))
+        )
 
 
 def _sha256(data: bytes) -> str:

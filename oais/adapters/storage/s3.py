@@ -16,11 +16,20 @@ What this adapter relies on, and why (measured on Ceph RGW 16.2 "Pacific"):
 * **Write once.** Which keys already exist is found with one listing of the batch's common prefix
   (not one HEAD per key); only keys that exist are looked at in detail. An existing object with the
   same size and sha256 is left alone (a rerun after a crash); one with other content is a conflict
-  unless the item may replace it, found before anything of the call is written. There is no delete.
+  unless the item may replace it, found before anything of the call is written. Nothing is deleted
+  but by :meth:`S3ObjectStore.delete_prefix` (an approved deaccession; see below) and by
+  :meth:`S3ObjectStore.delete_objects` (an aborted DIP, never on an AIP location).
 * **Object Lock.** Retention is sent with PutObject. RGW 16 ignores the retention given to
   CreateMultipartUpload, so a multipart object gets it with PutObjectRetention right after it is
   completed. An object found present with no retention or a shorter one (a run that stopped
   before locking it) gets the retention asked for.
+* **Deletion is of versions.** In a versioned bucket (every Object Lock bucket is) a plain DELETE
+  only hides the object behind a delete marker. A deaccession lists every version of every key under
+  the AIP's prefix (``ListObjectVersions``), every delete marker and every unfinished multipart
+  upload, reads each version's retention and legal hold (HEAD of the version), and deletes nothing
+  unless every version may go now; then every version and marker is deleted by version id
+  (``DeleteObjects``, with ``BypassGovernanceRetention`` only if the policy allows it), the uploads are
+  aborted, and the prefix is listed again: anything left is an error that says what was deleted.
 * **Bounded work.** At most ``concurrency`` uploads (PutObject, UploadPart, and the calls that start
   and complete multipart uploads) are in flight, and at most ``concurrency`` buffers (whole small
   objects or parts) are in memory, across all the objects of a call. A read of 100,000 objects keeps
@@ -30,13 +39,14 @@ What this adapter relies on, and why (measured on Ceph RGW 16.2 "Pacific"):
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import logging
 import os
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,6 +65,7 @@ from oais.adapters.hashing import new_hasher
 from oais.adapters.storage._common import (
     SerialisedProgress,
     bounded,
+    require_deletion_prefix,
     require_key,
     require_prefix,
     require_unique_keys,
@@ -63,6 +74,8 @@ from oais.domain.errors import ConfigError, ConflictError, NotFound, StorageErro
 from oais.domain.fixity import DigestAlgorithm, FixityMismatch
 from oais.domain.storage import (
     LOCATION_NAME,
+    DeletionPlan,
+    DeletionReport,
     Hashed,
     LocationInfo,
     LocationKind,
@@ -71,6 +84,7 @@ from oais.domain.storage import (
     ReadResult,
     Retention,
     RetentionMode,
+    StoredVersion,
     WriteItem,
     WriteOutcome,
     WriteResult,
@@ -1318,3 +1332,192 @@ class S3ObjectStore:
             raise self._fail(exc, "listing", prefix) from exc
         names.discard("")
         yield from sorted(names)
+
+    # --- deletion (the approved deaccession workflow only) ---------------------------------------
+
+    def plan_deletion(
+        self, prefix: str, now: datetime, bypass_governance: bool = False, keep: Collection[str] = ()
+    ) -> DeletionPlan:
+        """Every version and delete marker under ``prefix`` but those of ``keep``, each version's
+        retention and legal hold (one HEAD per version, on a bucket with Object Lock), and the
+        unfinished uploads; nothing is deleted.
+
+        Raises:
+            StorageError: the prefix or a key to keep is invalid, or the location failed.
+        """
+        require_deletion_prefix(self._name, prefix)
+        for key in keep:
+            require_key(self._name, key)
+        client = self._ready("planning the deletion of", prefix)
+        versions = [v for v in self._versions_under(client, prefix) if v.key not in keep]
+        if self._has_object_lock(client):
+            versions = self._protection(versions)
+        uploads = self._uploads_under(client, prefix)
+        return DeletionPlan(
+            location=self._name,
+            prefix=prefix,
+            now=now,
+            bypass_governance=bypass_governance,
+            versions=tuple(versions),
+            uploads=len(uploads),
+        )
+
+    def delete_prefix(
+        self, prefix: str, now: datetime, bypass_governance: bool = False, keep: Collection[str] = ()
+    ) -> DeletionReport:
+        """Delete every version and delete marker under ``prefix`` but those of ``keep`` and abort its
+        unfinished uploads, if no version is blocked (otherwise nothing is deleted and the report
+        names what blocks).
+
+        Raises:
+            StorageError: the prefix is invalid, the location failed, it refused a deletion, or
+                something is left under the prefix afterwards (naming what was deleted and what is left).
+        """
+        plan = self.plan_deletion(prefix, now, bypass_governance, keep)
+        if not plan.clear:
+            return DeletionReport(location=self._name, prefix=prefix, blocked=tuple(plan.blocked))
+        client = self.client()
+        by_id = {(self._full(v.key), v.version_id): v for v in plan.versions}
+        deleted: builtins.list[StoredVersion] = []
+        refused: builtins.list[str] = []
+        ordered = list(plan.versions)
+        for start in range(0, len(ordered), 1000):
+            batch = ordered[start : start + 1000]
+            arguments: dict[str, Any] = {
+                "Bucket": self._bucket,
+                "Delete": {
+                    "Objects": [
+                        {"Key": self._full(v.key), "VersionId": v.version_id or "null"} for v in batch
+                    ],
+                    "Quiet": False,
+                },
+            }
+            if bypass_governance:
+                arguments["BypassGovernanceRetention"] = True
+            try:
+                response = client.delete_objects(**arguments)
+            except (BotoCoreError, ClientError) as exc:
+                raise self._partial(self._fail(exc, "deleting", batch[0].key), prefix, deleted, plan) from exc
+            for done in response.get("Deleted") or ():
+                found = by_id.get((done.get("Key"), done.get("VersionId")))
+                if found is not None:
+                    deleted.append(found)
+            for error in response.get("Errors") or ():
+                key = str(error.get("Key", ""))[len(self._prefix) :]
+                why = f"{error.get('Code')} {error.get('Message') or ''}".strip()
+                refused.append(f"{key} version {error.get('VersionId')}: {why}")
+        if refused:
+            raise self._partial(
+                StorageError(
+                    f"location '{self._name}': {len(refused)} versions under {prefix} were refused deletion "
+                    f"(first {refused[0]})"
+                ),
+                prefix,
+                deleted,
+                plan,
+            )
+        aborted = 0
+        for key, upload_id in self._uploads_under(client, prefix):
+            try:
+                client.abort_multipart_upload(Bucket=self._bucket, Key=self._full(key), UploadId=upload_id)
+            except (BotoCoreError, ClientError) as exc:
+                if _error_code(exc)[0] != "NoSuchUpload":
+                    raise self._partial(
+                        self._fail(exc, "aborting the upload of", key), prefix, deleted, plan
+                    ) from exc
+            aborted += 1
+        left = [v for v in self._versions_under(client, prefix) if v.key not in keep]
+        if left:
+            raise self._partial(
+                StorageError(
+                    f"location '{self._name}': {len(left)} versions are still under {prefix} after the "
+                    f"deletion (first {left[0].describe()})"
+                ),
+                prefix,
+                deleted,
+                plan,
+            )
+        return DeletionReport(
+            location=self._name, prefix=prefix, deleted=tuple(deleted), uploads_aborted=aborted
+        )
+
+    def _partial(
+        self, exc: StorageError | NotFound, prefix: str, deleted: Sequence[StoredVersion], plan: DeletionPlan
+    ) -> StorageError:
+        """``exc`` saying how far the deletion under ``prefix`` went."""
+        return StorageError(
+            f"{exc}; {len(deleted)} of {len(plan.versions)} versions under {prefix} were deleted, "
+            "the others are left"
+        )
+
+    def _has_object_lock(self, client: Any) -> bool:
+        if self._object_lock is None:
+            try:
+                self._object_lock = self._ask_object_lock(client)
+            except (BotoCoreError, ClientError) as exc:
+                raise self._fail(exc, "looking at the Object Lock configuration of") from exc
+        return self._object_lock
+
+    def _versions_under(self, client: Any, prefix: str) -> builtins.list[StoredVersion]:
+        """Every version and delete marker under ``prefix`` (S3 lists them in key order)."""
+        start = len(self._prefix)
+        found: builtins.list[StoredVersion] = []
+        try:
+            pages = client.get_paginator("list_object_versions").paginate(
+                Bucket=self._bucket, Prefix=self._prefix + prefix
+            )
+            for page in pages:
+                found += [
+                    StoredVersion(
+                        key=v["Key"][start:], version_id=v.get("VersionId"), size=int(v.get("Size", 0))
+                    )
+                    for v in page.get("Versions") or ()
+                ]
+                found += [
+                    StoredVersion(key=m["Key"][start:], version_id=m.get("VersionId"), delete_marker=True)
+                    for m in page.get("DeleteMarkers") or ()
+                ]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, "listing the versions under", prefix) from exc
+        return sorted(found, key=lambda v: (v.key, v.delete_marker))
+
+    def _uploads_under(self, client: Any, prefix: str) -> builtins.list[tuple[str, str]]:
+        """(key, upload id) of every unfinished multipart upload under ``prefix``."""
+        start = len(self._prefix)
+        try:
+            pages = client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self._bucket, Prefix=self._prefix + prefix
+            )
+            return [(u["Key"][start:], u["UploadId"]) for page in pages for u in page.get("Uploads") or ()]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, "listing the unfinished uploads under", prefix) from exc
+
+    def _protection(self, versions: Sequence[StoredVersion]) -> builtins.list[StoredVersion]:
+        """``versions`` with each one's retention and legal hold (a HEAD of each version; delete
+        markers have none). A version gone meanwhile is left out."""
+
+        def look(version: StoredVersion) -> StoredVersion | None:
+            if version.delete_marker:
+                return version
+            arguments: dict[str, Any] = {"Bucket": self._bucket, "Key": self._full(version.key)}
+            if version.version_id:
+                arguments["VersionId"] = version.version_id
+            try:
+                head = self.client().head_object(**arguments)
+            except (BotoCoreError, ClientError) as exc:
+                if _classify(exc) is _Kind.MISSING:
+                    return None
+                raise self._fail(exc, "looking at the retention of", version.key) from exc
+            mode = head.get("ObjectLockMode")
+            return version.model_copy(
+                update={
+                    "retention_mode": RetentionMode(mode) if mode else None,
+                    "retain_until": _utc(head.get("ObjectLockRetainUntilDate")),
+                    "legal_hold": head.get("ObjectLockLegalHoldStatus") == "ON",
+                }
+            )
+
+        if not versions:
+            return []
+        with ThreadPoolExecutor(min(self._concurrency, len(versions))) as pool:
+            return [v for v in pool.map(look, versions) if v is not None]
