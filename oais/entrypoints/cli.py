@@ -29,7 +29,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -995,9 +995,10 @@ def plan_migrations(
     from oais.domain.migration import MigrationPlan
     from oais.preservation_planning.migration import PlanTotals, format_totals, planned_aips
 
+    # A dry run (no --out) changes nothing, not even the action log: only a plan written is recorded.
     with (
         _handled(as_json),
-        _recorded("plan migrations", arguments={"out": str(out_path) if out_path else None}),
+        _recorded("plan migrations", arguments={"out": str(out_path)}) if out_path else nullcontext(),
     ):
         settings = load_settings()
         rules = load_format_policy(policy or settings.policies)
